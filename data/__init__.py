@@ -1,0 +1,1 @@
+"""Where images come from: sources, decoding, splits. Imports nothing else of ours."""

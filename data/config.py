@@ -1,0 +1,32 @@
+"""The `data` slice of an experiment config: where images come from and how they are shaped."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["digits", "folder", "keras", "tfds"] = "digits"
+    # folder path for `folder`, dataset name for `keras` / `tfds`; unused for `digits`.
+    path: str | None = None
+    image_size: tuple[int, int] = Field(default=(8, 8), description="(height, width) in pixels")
+    channels: Literal[1, 3] = 1
+    resize: Literal["stretch", "center_crop", "pad"] = "stretch"
+    normalization: Literal["scale", "standardize"] = "scale"
+    val_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=0.5)
+    cache: Literal["memory", "disk"] = "memory"
+    # Decompression-bomb guard: images with more pixels than this are refused.
+    max_pixels: int = Field(default=40_000_000, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataConfig":
+        if min(self.image_size) < 1 or max(self.image_size) > 1024:
+            raise ValueError(f"image_size {list(self.image_size)} must be within 1..1024 pixels per side")
+        if self.val_fraction + self.test_fraction >= 0.8:
+            raise ValueError("val_fraction + test_fraction must leave at least 20% for training")
+        if self.source in ("folder", "keras", "tfds") and not self.path:
+            raise ValueError(f"data.path is required for source '{self.source}'")
+        return self

@@ -1,0 +1,94 @@
+"""One decode path for training, evaluation and serving: bytes or arrays -> uint8 HxWxC.
+
+Serving imports this module, so a served model sees exactly the pixels training saw.
+"""
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps
+
+DEFAULT_MAX_PIXELS = 40_000_000
+
+
+class DecodeError(ValueError):
+    """An input that is not a usable image; the message says why, in one line."""
+
+
+def decode_image(
+    data: bytes,
+    image_size: tuple[int, int],
+    channels: int,
+    resize: str = "stretch",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decode encoded image bytes to a uint8 array of shape (height, width, channels)."""
+    if not data:
+        raise DecodeError("empty file")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            # Check the header's size before decoding any pixels: a decompression bomb
+            # declares a huge canvas in a few bytes.
+            if img.width * img.height > max_pixels:
+                raise DecodeError(f"image is {img.width}x{img.height}, over the {max_pixels:,}-pixel limit")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            pixels = _to_channels(img, channels)
+    except DecodeError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise DecodeError(f"not a readable image ({type(err).__name__})") from None
+    return resize_array(pixels, image_size, resize)
+
+
+def _to_channels(img: Image.Image, channels: int) -> np.ndarray:
+    """Any PIL mode (16-bit, palette, RGBA, CMYK, ...) -> uint8 array with `channels`."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit grayscale: rescale by the type's range rather than clipping to 255,
+        # which would turn every 16-bit image white.
+        wide = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or wide.max() <= 65535 else wide.max()
+        gray = np.clip(wide / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        img = Image.fromarray(gray, mode="L")
+    elif img.mode == "F":
+        img = Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8), mode="L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Transparent pixels become white, as viewers show them, not black garbage.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    img = img.convert("L" if channels == 1 else "RGB")
+    pixels = np.asarray(img, dtype=np.uint8)
+    return pixels[..., None] if channels == 1 else pixels
+
+
+def resize_array(pixels: np.ndarray, image_size: tuple[int, int], resize: str = "stretch") -> np.ndarray:
+    """Resize a uint8 HxWxC array to image_size with the stretch / center_crop / pad policy."""
+    height, width = image_size
+    if pixels.shape[:2] == (height, width):
+        return pixels
+    channels = pixels.shape[2]
+    img = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
+    if resize == "center_crop":
+        img = ImageOps.fit(img, (width, height), method=Image.Resampling.BILINEAR)
+    elif resize == "pad":
+        img = ImageOps.pad(img, (width, height), method=Image.Resampling.BILINEAR, color=0)
+    elif resize == "stretch":
+        img = img.resize((width, height), Image.Resampling.BILINEAR)
+    else:
+        raise ValueError(f"resize '{resize}' is not one of stretch, center_crop, pad")
+    out = np.asarray(img, dtype=np.uint8)
+    return out[..., None] if channels == 1 else out
+
+
+def match_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """Grayscale <-> RGB for arrays that did not come through decode_image."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.shape[2] == channels:
+        return pixels
+    if channels == 3:
+        return np.repeat(pixels[..., :1], 3, axis=2)
+    rgb = pixels[..., :3].astype(np.float32)
+    gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.clip(gray + 0.5, 0, 255).astype(np.uint8)[..., None]

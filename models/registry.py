@@ -1,0 +1,29 @@
+"""name -> builder. Adding a model family is one decorated function."""
+
+from collections.abc import Callable
+
+BUILDERS: dict[str, Callable] = {}
+
+
+def register(name: str):
+    def wrap(builder: Callable) -> Callable:
+        BUILDERS[name] = builder
+        return builder
+
+    return wrap
+
+
+def build_model(cfg, input_shape: tuple[int, ...], num_classes: int):
+    """Build the uncompiled functional model named by `cfg.name` from its config slice."""
+    _import_builders()
+    if cfg.name not in BUILDERS:
+        raise ValueError(f"model '{cfg.name}' is unknown; choose one of {', '.join(sorted(BUILDERS))}")
+    return BUILDERS[cfg.name](cfg, input_shape, num_classes)
+
+
+def _import_builders() -> None:
+    # Imported on first use so that `python -m app --help` never pays for TensorFlow.
+    import models.mlp  # noqa: F401
+
+
+MODEL_NAMES = ("mlp", "vgg", "inception")

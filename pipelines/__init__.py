@@ -1,0 +1,1 @@
+"""How images reach the model, and the workflows users run: train, evaluate, register, compare."""

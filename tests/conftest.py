@@ -1,0 +1,30 @@
+"""Shared fixtures: a private MLflow store per test, and the project root on sys.path."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+FLOWERS = SHARED_DATASETS / "flowers"
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch):
+    """An embedded SQLite MLflow store in a temp dir; returns its tracking URI."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+@pytest.fixture
+def flowers_dir():
+    if not FLOWERS.is_dir():
+        pytest.skip(f"shared flowers dataset not found at {FLOWERS}")
+    return FLOWERS

@@ -1,0 +1,50 @@
+"""The real training command, end to end, into a temporary MLflow store."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.mark.slow
+def test_train_command_logs_a_finished_run_with_a_loadable_model(mlflow_store, tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "train", "train.epochs=2", f"output_dir={tmp_path / 'outputs'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "test accuracy:" in out.stdout
+    run_id = out.stdout.split("run id:")[1].split()[0]
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(mlflow_store)
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.name"] == "mlp"
+    for metric in ("accuracy", "val_accuracy", "loss", "test_accuracy", "test_loss", "learning_rate"):
+        assert metric in run.data.metrics, metric
+    assert len(client.get_metric_history(run_id, "val_accuracy")) == 2  # one point per epoch
+    artifacts = {a.path for a in client.list_artifacts(run_id, "config")}
+    assert "config/resolved_config.json" in artifacts
+    resolved = mlflow.artifacts.load_dict(f"runs:/{run_id}/config/resolved_config.json")
+    assert resolved["train"]["epochs"] == 2
+
+    version = client.get_model_version_by_alias("digits-classifier", "champion")
+    assert version.run_id == run_id
+
+    model = mlflow.pyfunc.load_model("models:/digits-classifier@champion")
+    example = model.input_example
+    predictions = model.predict(example)
+    probabilities = np.asarray(predictions["probabilities"].tolist())
+    assert probabilities.shape == (len(example), 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    assert predictions["label"][0] in [str(d) for d in range(10)]
