@@ -33,7 +33,7 @@ class Splits:
         """(id, split, class name) rows, saved with the run so the split can be audited."""
         rows = []
         for split_name, part in (("train", self.train), ("val", self.val), ("test", self.test)):
-            rows += [(i, split_name, self.class_names[y]) for i, y in zip(part.ids, part.labels)]
+            rows += [(i, split_name, self.class_names[y]) for i, y in zip(part.ids, part.labels, strict=True)]
         return rows
 
 
