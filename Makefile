@@ -11,7 +11,7 @@ CONFIG ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test lint format ui
+.PHONY: help install train test lint format ui bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  make %-16s %s\n", $$1, $$2}'
@@ -38,3 +38,7 @@ format: $(STAMP) ## ruff format and fix
 
 ui: $(STAMP) ## the MLflow UI on 127.0.0.1:5000 over the embedded store
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port 5000
+
+bench: $(STAMP) ## run every benchmark in bench/ (bench_*.py); JSON goes to bench/results/
+	@mkdir -p bench/results
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
