@@ -13,6 +13,13 @@ import sys
 COMMAND_MODULES = [
     "app.commands.train",
     "app.commands.show_config",
+    "app.commands.evaluate",
+    "app.commands.compare",
+    "app.commands.promote",
+    "app.commands.serve",
+    "app.commands.predict",
+    "app.commands.web",
+    "app.commands.preview_augment",
 ]
 
 

@@ -4,20 +4,31 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+
 
 class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: Literal["digits", "folder", "keras", "tfds"] = "digits"
-    # folder path for `folder`, dataset name for `keras` / `tfds`; unused for `digits`.
+    # folder path for `folder`, dataset name for `keras` (mnist, fashion_mnist, cifar10,
+    # cifar100) and `tfds` (any image-classification dataset, e.g. tf_flowers); unused for digits.
     path: str | None = None
+    # Where `keras` / `tfds` find their cache: the Keras home (holding datasets/, default
+    # $KERAS_HOME or ~/.keras) or the TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets).
+    data_dir: str | None = None
     image_size: tuple[int, int] = Field(default=(8, 8), description="(height, width) in pixels")
     channels: Literal[1, 3] = 1
     resize: Literal["stretch", "center_crop", "pad"] = "stretch"
     normalization: Literal["scale", "standardize"] = "scale"
     val_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.5)
+    # At most this many images per class (a seeded stratified sample): quick experiments on big sets.
+    max_images_per_class: int | None = Field(default=None, ge=3)
+    # memory: decode every run; disk: keep the decoded arrays in cache_dir, keyed by the dataset
+    # fingerprint and the decode settings, so the next run skips decoding.
     cache: Literal["memory", "disk"] = "memory"
+    cache_dir: str = ".cache/decoded"
     # Decompression-bomb guard: images with more pixels than this are refused.
     max_pixels: int = Field(default=40_000_000, gt=0)
 
@@ -29,4 +40,6 @@ class DataConfig(BaseModel):
             raise ValueError("val_fraction + test_fraction must leave at least 20% for training")
         if self.source in ("folder", "keras", "tfds") and not self.path:
             raise ValueError(f"data.path is required for source '{self.source}'")
+        if self.source == "keras" and self.path not in KERAS_DATASETS:
+            raise ValueError(f"keras dataset '{self.path}' is unknown; choose one of {', '.join(KERAS_DATASETS)}")
         return self

@@ -6,7 +6,7 @@ Serving imports this module, so a served model sees exactly the pixels training 
 import io
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000
 
@@ -36,9 +36,25 @@ def decode_image(
             pixels = _to_channels(img, channels)
     except DecodeError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise DecodeError(f"not a readable image ({type(err).__name__})") from None
+    except UnidentifiedImageError:
+        raise DecodeError("not an image (unrecognized format)") from None
+    except Image.DecompressionBombError as err:
+        raise DecodeError(f"image over the pixel limit ({_first_line(err)})") from None
+    except Exception as err:  # Pillow's plugins raise OSError, SyntaxError, struct.error, ...
+        raise DecodeError(_reason(err)) from None
     return resize_array(pixels, image_size, resize)
+
+
+def _reason(err: Exception) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    if "truncated" in text or "broken data stream" in text or "unexpected end" in text.lower():
+        return "truncated image data"
+    # Pillow's messages name no paths (we decode bytes); keep them short for logs and HTTP answers.
+    return (
+        f"not a readable image ({type(err).__name__}: {text[:80]})"
+        if text
+        else f"not a readable image ({type(err).__name__})"
+    )
 
 
 def _to_channels(img: Image.Image, channels: int) -> np.ndarray:
@@ -92,3 +108,8 @@ def match_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     rgb = pixels[..., :3].astype(np.float32)
     gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return np.clip(gray + 0.5, 0, 255).astype(np.uint8)[..., None]
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:120] if text else type(err).__name__

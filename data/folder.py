@@ -1,58 +1,126 @@
 """Image folders: one sub-folder per class, or train/ val/ [test/] each holding class folders."""
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from data.config import DataConfig
-from data.dataset import ImageSet, Splits, fingerprint
+from data.dataset import ImageSet, Loaded, fingerprint
 from data.decode import DecodeError, decode_image
-from data.splits import stratified_split
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+SPLIT_DIRS = {"train": ("train",), "val": ("val", "validation"), "test": ("test",)}
 
 
-def load_folder(cfg: DataConfig, seed: int) -> Splits:
-    root = Path(cfg.path).expanduser()
-    if not root.is_dir():
-        raise ValueError(f"data.path '{root}' is not a directory")
-    files = _class_files(root)
-    class_names = sorted(files)
-    if len(class_names) < 2:
-        raise ValueError(f"'{root}' has {len(class_names)} class folder(s) with images; a classifier needs at least 2")
-    skipped: list[tuple[str, str]] = []
-    images = _decode_all(root, files, class_names, cfg, skipped)
-    if skipped:
-        log.warning("skipped %d unreadable file(s); see the skipped-files report", len(skipped))
-    fp = fingerprint([(i, (root / i).stat().st_size) for i in images.ids])
-    train, val, test = stratified_split(images, class_names, cfg.val_fraction, cfg.test_fraction, seed)
-    return Splits(train, val, test, class_names, fp, skipped)
+class FolderSource:
+    """Scans the folder (cheap: names and sizes) so the fingerprint is known before decoding."""
 
+    def __init__(self, cfg: DataConfig):
+        self.cfg = cfg
+        self.root = Path(cfg.path).expanduser()
+        if not self.root.is_dir():
+            raise ValueError(f"data.path '{self.root}' is not a directory")
+        self.layout = _split_layout(self.root)  # {"train": Path, "val": Path, ...} or {"all": root}
+        self.files: dict[str, dict[str, list[Path]]] = {}
+        self.ignored: list[tuple[str, str]] = []
+        for part, folder in self.layout.items():
+            self.files[part] = self._class_files(folder)
+        self.class_names = sorted({name for per_class in self.files.values() for name in per_class})
+        self._check_classes()
+        sizes = [
+            (self._rel(p), p.stat().st_size)
+            for per_class in self.files.values()
+            for ps in per_class.values()
+            for p in ps
+        ]
+        self.fingerprint = fingerprint(sizes)
 
-def _class_files(root: Path) -> dict[str, list[Path]]:
-    files: dict[str, list[Path]] = {}
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        members = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if members:
-            files[class_dir.name] = members
-    return files
+    def load(self) -> Loaded:
+        skipped = list(self.ignored)
+        parts = {part: self._decode(per_class, skipped) for part, per_class in self.files.items()}
+        return Loaded(parts, self.class_names, self.fingerprint, skipped)
 
+    def _class_files(self, folder: Path) -> dict[str, list[Path]]:
+        files: dict[str, list[Path]] = {}
+        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            members = []
+            for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    members.append(path)
+                else:
+                    self.ignored.append((self._rel(path), f"not an image file type ({path.suffix or 'no extension'})"))
+            if members:
+                files[class_dir.name] = members
+        return files
 
-def _decode_all(root, files, class_names, cfg: DataConfig, skipped) -> ImageSet:
-    images, labels, ids = [], [], []
-    for label, name in enumerate(class_names):
-        for path in files[name]:
-            rel = str(path.relative_to(root))
+    def _check_classes(self) -> None:
+        where = self.root if "all" in self.layout else self.layout["train"]
+        if not self.class_names:
+            loose = sum(1 for p in where.iterdir() if p.is_file())
+            raise ValueError(
+                f"'{where}' has no class sub-folders with images ({loose} loose file(s)); "
+                "expected one sub-folder per class, or train/ and val/ holding class sub-folders"
+            )
+        if len(self.class_names) < 2:
+            raise ValueError(
+                f"'{where}' has one class ('{self.class_names[0]}'); a classifier needs at least 2 class folders"
+            )
+        if "train" in self.files:
+            missing = [c for c in self.class_names if c not in self.files["train"]]
+            if missing:
+                raise ValueError(f"class folder(s) {missing} have images outside train/ but none in '{where}'")
+
+    def _decode(self, per_class: dict[str, list[Path]], skipped: list) -> ImageSet:
+        cfg = self.cfg
+        jobs = [(self.class_names.index(name), path) for name, paths in per_class.items() for path in paths]
+
+        def decode(job):
+            label, path = job
             try:
-                images.append(decode_image(path.read_bytes(), cfg.image_size, cfg.channels, cfg.resize, cfg.max_pixels))
-            except DecodeError as err:
-                skipped.append((rel, str(err)))
-                continue
-            labels.append(label)
-            ids.append(rel)
-    if not images:
-        raise ValueError(f"no readable images under '{root}' ({len(skipped)} unreadable)")
-    return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int32), ids)
+                data = path.read_bytes()
+                return label, path, decode_image(data, cfg.image_size, cfg.channels, cfg.resize, cfg.max_pixels)
+            except (DecodeError, OSError) as err:
+                return (
+                    label,
+                    path,
+                    f"unreadable file ({err})"
+                    if isinstance(err, OSError) and not isinstance(err, DecodeError)
+                    else str(err),
+                )
+
+        images, labels, ids = [], [], []
+        # Pillow releases the GIL while decoding: threads use every core.
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            for label, path, result in pool.map(decode, jobs):
+                if isinstance(result, str):
+                    skipped.append((self._rel(path), result))
+                    continue
+                images.append(result)
+                labels.append(label)
+                ids.append(self._rel(path))
+        if not images:
+            raise ValueError(f"no readable images under '{self.root}' ({len(skipped)} unreadable file(s))")
+        return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int32), ids)
+
+    def _rel(self, path: Path) -> str:
+        return str(path.relative_to(self.root))
+
+
+def _split_layout(root: Path) -> dict[str, Path]:
+    """train/ + val/ (+ test/) sub-folders mean the user made the split; anything else is flat."""
+    found = {}
+    for part, names in SPLIT_DIRS.items():
+        for name in names:
+            if (root / name).is_dir():
+                found[part] = root / name
+                break
+    if "train" in found and "val" in found:
+        return found
+    if "train" in found or "test" in found:
+        log.warning("'%s' has %s but not both train/ and val/: reading it as class folders", root, sorted(found))
+    return {"all": root}

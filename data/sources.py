@@ -1,37 +1,83 @@
-"""Pick a source from the config and return decoded, split images."""
+"""Pick a source from the config and return decoded, split images.
 
-import numpy as np
+Every source hands over a `Loaded`: either one set ("all") that is split here, stratified by
+seed, or the splits it came with (a folder's train/ val/ test/, Keras' train and test, TFDS's
+named splits); a missing val or test is split off train.
+"""
+
+import logging
 
 from data.config import DataConfig
-from data.dataset import ImageSet, Splits
-from data.decode import match_channels, resize_array
-from data.splits import stratified_split
+from data.dataset import Loaded, Splits
+from data.splits import cap_per_class, split_off, stratified_split
+
+log = logging.getLogger(__name__)
 
 SOURCES = ("digits", "folder", "keras", "tfds")
 
 
+def build_source(cfg: DataConfig):
+    """The source object for cfg.source: `.fingerprint` (cheap, before decoding) and `.load()`."""
+    if cfg.source == "digits":
+        from data.digits import DigitsSource
+
+        return DigitsSource(cfg)
+    if cfg.source == "folder":
+        from data.folder import FolderSource
+
+        return FolderSource(cfg)
+    if cfg.source == "keras":
+        from data.keras_source import KerasSource
+
+        return KerasSource(cfg)
+    if cfg.source == "tfds":
+        from data.tfds_source import TfdsSource
+
+        return TfdsSource(cfg)
+    raise ValueError(f"data.source '{cfg.source}' is unknown; choose one of {', '.join(SOURCES)}")
+
+
 def load_splits(cfg: DataConfig, seed: int) -> Splits:
     """Load the configured source, shape every image to the config, split it by seed."""
-    if cfg.source == "digits":
-        from data.digits import load_digits_set
+    source = build_source(cfg)
+    if cfg.cache == "disk" and source.fingerprint:
+        from data.cache import load_cached
 
-        images, class_names, fp = load_digits_set()
-        images = _shape_all(images, cfg)
-        return _split(images, class_names, fp, cfg, seed, skipped=[])
-    if cfg.source == "folder":
-        from data.folder import load_folder
-
-        return load_folder(cfg, seed)
-    raise ValueError(f"data.source '{cfg.source}' is not available yet; choose one of {', '.join(SOURCES)}")
-
-
-def _shape_all(images: ImageSet, cfg: DataConfig) -> ImageSet:
-    shaped = [resize_array(match_channels(img, cfg.channels), cfg.image_size, cfg.resize) for img in images.images]
-    return ImageSet(np.stack(shaped), images.labels, images.ids)
+        loaded = load_cached(cfg, source.fingerprint, source.load)
+    else:
+        loaded = source.load()
+    splits = split_loaded(loaded, cfg, seed)
+    log.info("data: %s (fingerprint %s)", splits.summary(), splits.fingerprint)
+    if splits.skipped:
+        log.warning("%s", splits.skipped_summary())
+    return splits
 
 
-def _split(images, class_names, fp, cfg: DataConfig, seed: int, skipped) -> Splits:
-    if len(class_names) < 2:
-        raise ValueError(f"found {len(class_names)} class(es) {class_names}: a classifier needs at least 2")
-    train, val, test = stratified_split(images, class_names, cfg.val_fraction, cfg.test_fraction, seed)
-    return Splits(train, val, test, class_names, fp, skipped)
+def split_loaded(loaded: Loaded, cfg: DataConfig, seed: int) -> Splits:
+    names = loaded.class_names
+    if len(names) < 2:
+        raise ValueError(f"found {len(names)} class(es) {names}: a classifier needs at least 2")
+    parts = dict(loaded.parts)
+    if cfg.max_images_per_class:
+        parts = {k: cap_per_class(v, len(names), cfg.max_images_per_class, seed) for k, v in parts.items()}
+    if "all" in parts:
+        train, val, test = stratified_split(parts["all"], names, cfg.val_fraction, cfg.test_fraction, seed)
+    else:
+        train = parts["train"]
+        test = parts.get("test")
+        if test is None:
+            train, test = split_off(train, names, cfg.test_fraction, seed, "test")
+        val = parts.get("val")
+        if val is None:
+            train, val = split_off(train, names, cfg.val_fraction, seed + 1, "val")
+        _check_all_classes(train, names)
+    return Splits(train, val, test, names, loaded.fingerprint, loaded.skipped)
+
+
+def _check_all_classes(train, names: list[str]) -> None:
+    import numpy as np
+
+    counts = np.bincount(train.labels, minlength=len(names))
+    empty = [names[i] for i in np.flatnonzero(counts == 0)]
+    if empty:
+        raise ValueError(f"class(es) {empty} have no training images")

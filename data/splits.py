@@ -1,4 +1,4 @@
-"""Deterministic stratified train/val/test splits."""
+"""Deterministic stratified splits: the same seed gives the same files in the same split."""
 
 import numpy as np
 
@@ -17,12 +17,11 @@ def stratified_split(
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for label, name in enumerate(class_names):
         members = np.flatnonzero(images.labels == label)
-        n_test = int(round(len(members) * test_fraction))
-        n_val = int(round(len(members) * val_fraction))
+        n_test, n_val = _counts(len(members), (test_fraction, val_fraction))
         if min(n_test, n_val) < 1 or len(members) - n_test - n_val < 1:
-            needed = int(np.ceil(1 / min(val_fraction, test_fraction))) + 1
+            needed = _smallest_class(val_fraction, test_fraction)
             raise ValueError(
-                f"class '{name}' has {len(members)} images, too few for the split "
+                f"class '{name}' has {len(members)} image(s), too few for the split "
                 f"(val {val_fraction}, test {test_fraction}): it needs at least {needed}"
             )
         members = rng.permutation(members)
@@ -32,3 +31,43 @@ def stratified_split(
     # Sorting keeps the order independent of class iteration; the pipeline shuffles anyway.
     train, val, test = (images.take(np.sort(np.concatenate(parts[k]))) for k in ("train", "val", "test"))
     return train, val, test
+
+
+def split_off(images: ImageSet, class_names: list[str], fraction: float, seed: int, what: str):
+    """(rest, part): a stratified `fraction` of `images` split off as `what` (e.g. "val")."""
+    rng = np.random.default_rng(seed)
+    rest, part = [], []
+    for label, name in enumerate(class_names):
+        members = rng.permutation(np.flatnonzero(images.labels == label))
+        (n_part,) = _counts(len(members), (fraction,))
+        if n_part < 1 or len(members) - n_part < 1:
+            raise ValueError(
+                f"class '{name}' has {len(members)} training image(s), too few to split off "
+                f"{what} ({what}_fraction {fraction}): it needs at least {_smallest_class(fraction)}"
+            )
+        part.append(members[:n_part])
+        rest.append(members[n_part:])
+    return images.take(np.sort(np.concatenate(rest))), images.take(np.sort(np.concatenate(part)))
+
+
+def cap_per_class(images: ImageSet, num_classes: int, limit: int, seed: int) -> ImageSet:
+    """At most `limit` images of each class, a seeded sample (order kept)."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label in range(num_classes):
+        members = np.flatnonzero(images.labels == label)
+        keep.append(rng.choice(members, limit, replace=False) if len(members) > limit else members)
+    return images.take(np.sort(np.concatenate(keep)))
+
+
+def _counts(size: int, fractions: tuple[float, ...]) -> tuple[int, ...]:
+    return tuple(int(round(size * f)) for f in fractions)
+
+
+def _smallest_class(*fractions: float) -> int:
+    """The smallest class size that leaves >= 1 image in every split."""
+    for size in range(2, 10_000):
+        counts = _counts(size, fractions)
+        if min(counts) >= 1 and size - sum(counts) >= 1:
+            return size
+    return 10_000

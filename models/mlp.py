@@ -1,30 +1,20 @@
-"""Multi-layer perceptron: flatten -> [dense -> batch norm -> activation -> dropout] x depth -> head."""
+"""Multi-layer perceptron: flatten -> [input dropout] -> [dense -> BN -> activation -> dropout] x depth -> head."""
 
 import keras
 
+from models.blocks import build_regularizer, dense_block
+from models.heads import build_head
 from models.registry import register
 
 
 @register("mlp")
 def build_mlp(cfg, input_shape, num_classes):
+    """Any depth and widths (`hidden_units`); every shared option of `ModelConfig` applies."""
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Flatten(name="flatten")(inputs)
     if cfg.input_dropout:
         x = keras.layers.Dropout(cfg.input_dropout, name="input_dropout")(x)
-    regularizer = keras.regularizers.L2(cfg.l2) if cfg.l2 else None
     for i, units in enumerate(cfg.hidden_units, start=1):
-        # With batch norm the dense bias is redundant: BN's beta plays its role.
-        x = keras.layers.Dense(
-            units,
-            use_bias=not cfg.batch_norm,
-            kernel_initializer=cfg.initializer,
-            kernel_regularizer=regularizer,
-            name=f"dense{i}",
-        )(x)
-        if cfg.batch_norm:
-            x = keras.layers.BatchNormalization(name=f"dense{i}_bn")(x)
-        x = keras.layers.Activation(cfg.activation, name=f"dense{i}_act")(x)
-        if cfg.dropout:
-            x = keras.layers.Dropout(cfg.dropout, name=f"dense{i}_dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+        x = dense_block(x, units, cfg, name=f"dense{i}")
+    outputs = build_head(x, cfg.task, num_classes, kernel_regularizer=build_regularizer(cfg))
     return keras.Model(inputs, outputs, name="mlp")

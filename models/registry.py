@@ -14,16 +14,22 @@ def register(name: str):
 
 
 def build_model(cfg, input_shape: tuple[int, ...], num_classes: int):
-    """Build the uncompiled functional model named by `cfg.name` from its config slice."""
+    """Build the uncompiled functional model named by `cfg.name` from its config slice.
+
+    The output is the `predictions` layer, or a dict {"predictions", "aux1", ...} when the
+    family adds auxiliary classifiers (see models/auxiliary.py).
+    """
     _import_builders()
     if cfg.name not in BUILDERS:
         raise ValueError(f"model '{cfg.name}' is unknown; choose one of {', '.join(sorted(BUILDERS))}")
-    return BUILDERS[cfg.name](cfg, input_shape, num_classes)
+    return BUILDERS[cfg.name](cfg, tuple(input_shape), num_classes)
 
 
 def _import_builders() -> None:
     # Imported on first use so that `python -m app --help` never pays for TensorFlow.
+    import models.inception  # noqa: F401
     import models.mlp  # noqa: F401
+    import models.vgg  # noqa: F401
 
 
 MODEL_NAMES = ("mlp", "vgg", "inception")

@@ -1,9 +1,22 @@
-"""The Keras callbacks of a training run, from the `train` config slice."""
+"""The Keras callbacks of a training run, from the `train` config slice.
 
+Order matters: Keras calls callbacks in list order, so the learning rate enters the logs before
+the CSV and MLflow see them, and the backup of an epoch is written last, after everything that
+epoch produced has been recorded (a kill in between repeats an epoch, never loses one).
+"""
+
+import csv
+import logging
 import math
+import sys
 from pathlib import Path
 
 import keras
+
+from pipelines.time_budget import TimeBudget
+from pipelines.train_config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -19,23 +32,145 @@ class RaiseOnNaN(keras.callbacks.Callback):
             raise NonFiniteLossError(f"loss became {float(loss)} at batch {batch}; lower the learning rate")
 
 
-def build_callbacks(cfg, run_dir: Path) -> list[keras.callbacks.Callback]:
-    mode = "max" if cfg.monitor.endswith("accuracy") else "min"
-    callbacks: list[keras.callbacks.Callback] = [
-        RaiseOnNaN(),
-        keras.callbacks.ModelCheckpoint(
-            str(run_dir / "best.keras"), monitor=cfg.monitor, mode=mode, save_best_only=True
-        ),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
-    ]
+class LearningRateInLogs(keras.callbacks.Callback):
+    """Put the optimizer's current learning rate into each epoch's logs (CSV, curves, MLflow)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class WorkerBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore for non-chief workers: restore from the chief's backup, save to scratch.
+
+    Under MultiWorkerMirroredStrategy saving is a collective operation: every worker must save
+    when the chief does, or the chief waits forever. Workers therefore save too, into a scratch
+    directory nobody reads, and restore from the chief's backup like the chief.
+    """
+
+    def __init__(self, restore_dir: str, scratch_dir: str, **kwargs):
+        super().__init__(restore_dir, **kwargs)
+        self.scratch_dir = scratch_dir
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        scratch = keras.callbacks.BackupAndRestore(self.scratch_dir)
+        self.backup_dir = scratch.backup_dir
+        self._weights_path, self._prev_weights_path = scratch._weights_path, scratch._prev_weights_path
+        self._training_metadata_path = scratch._training_metadata_path
+        self._prev_training_metadata_path = scratch._prev_training_metadata_path
+
+
+class ResumeMonitorState(keras.callbacks.Callback):
+    """After a resume, give ModelCheckpoint, EarlyStopping and ReduceLROnPlateau their memory back.
+
+    Keras' backup holds weights, optimizer and epoch, not the callbacks' best value and patience
+    counters; without them a resumed run would overwrite the best checkpoint with a worse model
+    and restart its patience. Both are rebuilt from history.csv, the best weights from best.keras.
+    """
+
+    def __init__(self, run_dir: Path, monitor: str, mode: str, resume_epoch: int, stateful: list):
+        super().__init__()
+        self.run_dir, self.monitor, self.mode = run_dir, monitor, mode
+        self.resume_epoch, self.stateful = resume_epoch, stateful
+
+    def on_train_begin(self, logs=None):
+        values = read_history(self.run_dir / "history.csv", self.monitor, before_epoch=self.resume_epoch)
+        if not self.resume_epoch or not values:
+            return
+        pick = max if self.mode == "max" else min
+        best_epoch = pick(values, key=values.get)
+        best, wait = values[best_epoch], self.resume_epoch - 1 - best_epoch
+        best_weights = self._best_weights()
+        for callback in self.stateful:
+            if isinstance(callback, keras.callbacks.ModelCheckpoint) and best_weights is None:
+                continue  # no usable best.keras: let the next epoch write one
+            callback.best = best
+            if isinstance(callback, keras.callbacks.EarlyStopping | keras.callbacks.ReduceLROnPlateau):
+                callback.wait = wait
+            if isinstance(callback, keras.callbacks.EarlyStopping):
+                callback.best_epoch = best_epoch
+                callback.best_weights = best_weights
+        log.info("resumed at epoch %d: best %s %.4f at epoch %d", self.resume_epoch, self.monitor, best, best_epoch)
+
+    def _best_weights(self):
+        path = self.run_dir / "best.keras"
+        try:
+            return keras.saving.load_model(path, compile=False, safe_mode=True).get_weights()
+        except (OSError, ValueError) as err:
+            # A kill while ModelCheckpoint was writing leaves a truncated file: not fatal.
+            log.warning("best checkpoint %s is unreadable (%s); it will be rewritten", path, str(err)[:120])
+            return None
+
+
+def read_history(path: Path, column: str, before_epoch: int | None = None) -> dict[int, float]:
+    """epoch -> value from a CSVLogger file; a repeated epoch (after a resume) keeps its last row."""
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        rows = {int(r["epoch"]): r for r in csv.DictReader(f) if r.get("epoch", "").isdigit()}
+    out = {e: float(r[column]) for e, r in sorted(rows.items()) if r.get(column) not in (None, "")}
+    return {e: v for e, v in out.items() if before_epoch is None or e < before_epoch}
+
+
+def progress_verbosity(progress: str) -> int:
+    """Keras `verbose`: 1 = progress bar (terminals), 2 = one line per epoch (CI logs), 0 = silent."""
+    if progress == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return {"bar": 1, "epoch": 2, "none": 0}[progress]
+
+
+def build_callbacks(
+    cfg: TrainConfig,
+    run_dir: Path,
+    *,
+    scratch_dir: Path | None = None,
+    resume_epoch: int = 0,
+    extra: list[keras.callbacks.Callback] = (),
+) -> list[keras.callbacks.Callback]:
+    """All callbacks of a run; `extra` (MLflow metrics, gradient health) go before the backup.
+
+    Every worker runs the same callbacks, so all take the same decisions (early stopping, LR
+    reduction) on the same all-reduced metrics and save at the same moments. Only the chief
+    writes into `run_dir`; other workers pass a `scratch_dir` for their copies.
+    """
+    mode = "min" if cfg.monitor == "val_loss" else "max"
+    out_dir = scratch_dir or run_dir
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(out_dir / "best.keras"), monitor=cfg.monitor, mode=mode, save_best_only=True
+    )
+    stateful: list[keras.callbacks.Callback] = [checkpoint]
     if cfg.early_stopping_patience:
-        callbacks.append(
+        stateful.append(
             keras.callbacks.EarlyStopping(
                 monitor=cfg.monitor, mode=mode, patience=cfg.early_stopping_patience, restore_best_weights=True
             )
         )
     if cfg.reduce_lr_patience:
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(monitor=cfg.monitor, mode=mode, patience=cfg.reduce_lr_patience)
+        stateful.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=cfg.monitor,
+                mode=mode,
+                patience=cfg.reduce_lr_patience,
+                factor=cfg.reduce_lr_factor,
+                min_lr=cfg.min_learning_rate,
+            )
         )
+    callbacks: list[keras.callbacks.Callback] = [
+        LearningRateInLogs(),
+        RaiseOnNaN(),
+        keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=resume_epoch > 0),
+        *stateful,
+    ]
+    if cfg.time_budget_minutes:
+        callbacks.append(TimeBudget(cfg.time_budget_minutes * 60))
+    if cfg.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(out_dir / "tensorboard")))
+    callbacks += list(extra)
+    callbacks.append(ResumeMonitorState(run_dir, cfg.monitor, mode, resume_epoch, stateful))
+    save_freq = cfg.backup_every_n_steps or "epoch"
+    if scratch_dir is None:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq=save_freq))
+    else:
+        callbacks.append(WorkerBackup(str(run_dir / "backup"), str(scratch_dir / "backup"), save_freq=save_freq))
     return callbacks

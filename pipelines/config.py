@@ -25,12 +25,21 @@ class ConfigError(ValueError):
 
 
 class RuntimeConfig(BaseModel):
+    """Where and how training runs (`runtime`); see pipelines/strategy.py."""
+
     model_config = ConfigDict(extra="forbid")
 
+    # auto: TPU if reachable, else a multi-worker cluster from TF_CONFIG, else all GPUs, else the CPU.
     device: Literal["auto", "cpu", "gpu", "tpu"] = "auto"
+    # Split the CPU into N logical devices and mirror over them: distribution code runs (and is
+    # tested) on a laptop. Must be set before TensorFlow touches a device, i.e. in a fresh process.
+    logical_cpus: int = Field(default=1, ge=1, le=64)
+    # mixed_float16 on GPU, mixed_bfloat16 on TPU (and on CPU, where it is usually slower).
     mixed_precision: bool = False
     jit_compile: bool = False  # XLA: measured ~2x slower for small CNNs on this CPU
-    deterministic: bool = False
+    deterministic: bool = False  # tf.config.experimental.enable_op_determinism (slower)
+    # Multi-worker: a collective waiting longer than this for a peer fails instead of hanging.
+    collective_timeout_seconds: float = Field(default=300.0, gt=0.0)
 
 
 class TrackingConfig(BaseModel):

@@ -2,9 +2,10 @@
 
 import logging
 import os
+import urllib.error
+import urllib.request
+from importlib.metadata import version
 from pathlib import Path
-
-import keras
 
 log = logging.getLogger(__name__)
 
@@ -13,23 +14,54 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # never imported here, so pipelines/ stays free of app/.
 SERVED_MODEL_CODE = PROJECT_ROOT / "app" / "served_model.py"
 DECODE_PACKAGE = PROJECT_ROOT / "data"
+# What the served model imports. Listing them skips MLflow's requirement inference, which
+# loads the model in a subprocess and costs ~10 s per logged model.
+SERVING_PACKAGES = ("mlflow", "tensorflow", "keras", "numpy", "pandas", "pillow")
+PROBE_TIMEOUT_SECONDS = 3
+
+
+def __getattr__(name: str):
+    # The Keras callback lives in its own module so that `compare`, `promote` and `predict`
+    # use this one without importing TensorFlow (~10 s); `tracking.MlflowMetrics` still works.
+    if name == "MlflowMetrics":
+        from pipelines.mlflow_callback import MlflowMetrics
+
+        return MlflowMetrics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class TrackingServerUnreachable(ConnectionError):
+    """The tracking server did not answer; the message is the one line a user should read."""
 
 
 def default_tracking_uri() -> str:
     return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
-def setup_mlflow(experiment: str):
-    """Point MLflow at MLFLOW_TRACKING_URI (or the embedded SQLite store) and pick the experiment."""
-    # A tracking server that is down must fail in seconds, not after minutes of retries.
+def connect():
+    """Point MLflow at MLFLOW_TRACKING_URI (or the embedded SQLite store); returns the module."""
+    # A tracking server that goes down mid-run must fail in seconds, not after minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     import mlflow
 
     uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
     mlflow.set_tracking_uri(uri)
-    name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment
+    return mlflow
+
+
+def experiment_name(default: str) -> str:
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or default
+
+
+def setup_mlflow(experiment: str):
+    """Connect (see `connect`) and pick the experiment, creating it on first use."""
+    mlflow = connect()
+    uri = mlflow.get_tracking_uri()
+    name = experiment_name(experiment)
     if mlflow.get_experiment_by_name(name) is None:
         location = None
         if uri.startswith("sqlite:///"):
@@ -40,28 +72,35 @@ def setup_mlflow(experiment: str):
     return mlflow
 
 
-class MlflowMetrics(keras.callbacks.Callback):
-    """Log every epoch's metrics and learning rate as MLflow metrics, step = epoch."""
+def check_server(uri: str) -> None:
+    """One quick GET /health, so a down server costs seconds and one line, not a stack of retries."""
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_SECONDS) as response:
+            if response.status == 200:
+                return
+            reason = f"HTTP {response.status}"
+    except urllib.error.HTTPError as err:
+        reason = f"HTTP {err.code}"
+    except (OSError, ValueError) as err:
+        reason = str(getattr(err, "reason", err)) or type(err).__name__
+    raise TrackingServerUnreachable(
+        f"MLflow tracking server {uri} is unreachable ({reason}); start it (make mlflow-server) or unset MLFLOW_TRACKING_URI"
+    )
 
-    def __init__(self, mlflow, learning_rate_fn):
-        super().__init__()
-        self.mlflow = mlflow
-        self.learning_rate_fn = learning_rate_fn
 
-    def on_epoch_end(self, epoch, logs=None):
-        metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
-        metrics["learning_rate"] = self.learning_rate_fn()
-        self.mlflow.log_metrics(metrics, step=epoch)
-
-
-def log_served_model(mlflow, keras_path: Path, meta_path: Path, input_example):
+def log_served_model(mlflow, keras_path: Path, meta_path: Path, input_example, top_k: int = 3):
     """Log the pyfunc that serves raw image bytes; returns the ModelInfo."""
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+    # No input schema on purpose: MLflow's schema enforcement answers a wrong column with the
+    # request's repr in the message and refuses uint8 tensor batches; the model validates its
+    # input itself (column `image` of base64 files, or (N, H, W, C) uint8 pixels).
     signature = ModelSignature(
-        inputs=Schema([ColSpec("string", "image")]),
+        inputs=None,
         outputs=Schema([ColSpec("string", "label"), ColSpec("double", "probability")]),
+        params=ParamSchema([ParamSpec("top_k", "long", top_k)]),
     )
     return mlflow.pyfunc.log_model(
         name="model",
@@ -70,17 +109,43 @@ def log_served_model(mlflow, keras_path: Path, meta_path: Path, input_example):
         code_paths=[str(DECODE_PACKAGE)],
         signature=signature,
         input_example=input_example,
+        pip_requirements=[f"{name}=={version(name)}" for name in SERVING_PACKAGES],
     )
 
 
 def register(mlflow, model_uri: str, name: str, alias: str):
-    """Register a model version and point `alias` at it only once the version is READY."""
-    from mlflow import MlflowClient
+    """Register a model version and point `alias` at it only once the version is READY.
 
-    version = mlflow.register_model(model_uri, name)
+    Any failure (the model does not load as a pyfunc, registration errors, the version is
+    not READY) raises before the alias moves, so the alias never points at a broken version.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        flavors = mlflow.models.get_model_info(model_uri).flavors
+    except (MlflowException, OSError) as err:
+        raise RuntimeError(
+            f"'{model_uri}' is not a loadable MLflow model ({_first_line(err)}); alias '{alias}' left unchanged"
+        ) from None
+    if "python_function" not in flavors:
+        raise RuntimeError(f"'{model_uri}' has no python_function flavor; alias '{alias}' left unchanged")
+    try:
+        version = mlflow.register_model(model_uri, name)
+    except MlflowException as err:
+        raise RuntimeError(
+            f"registering '{model_uri}' as '{name}' failed ({_first_line(err)}); alias '{alias}' left unchanged"
+        ) from None
     client = MlflowClient()
     status = client.get_model_version(name, version.version).status
     if status != "READY":
+        client.set_model_version_tag(name, version.version, "validation", "failed")
         raise RuntimeError(f"model version {name}/{version.version} is {status}; alias '{alias}' left unchanged")
     client.set_registered_model_alias(name, alias, version.version)
+    log.info("registered %s version %s and moved alias '%s' to it", name, version.version, alias)
     return version
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ class TrainResult:
     epochs: int
     model_uri: str
     registered: str | None  # "name/version@alias" when registered
+    role: str = "chief"  # "worker" for the non-chief processes of a multi-worker run (they log nothing)
 
 
 def run_dir_for(cfg: ExperimentConfig) -> Path:
@@ -33,19 +33,20 @@ def run_dir_for(cfg: ExperimentConfig) -> Path:
 
 
 def run_training(cfg: ExperimentConfig) -> TrainResult:
-    import keras
-
     from data.sources import load_splits
-    from models import build_model
-    from models.losses import build_loss
+    from models import build_compile_args, build_model, build_training_model, inference_model
     from models.optimizers import build_optimizer, current_learning_rate
-    from pipelines import tracking
+    from pipelines import run_state, tracking
     from pipelines.augment import build_augmenter
-    from pipelines.callbacks import build_callbacks
+    from pipelines.evaluate import write_run_report
+    from pipelines.fit import train_model
+    from pipelines.gradient_health import probe_batch
     from pipelines.input_pipeline import build_eval_ds, build_train_ds, steps_per_epoch
     from pipelines.preprocess import channel_stats, with_preprocessing
     from pipelines.seeding import seed_everything
+    from pipelines.strategy import build_placement
 
+    placement = build_placement(cfg.runtime)  # first: logical devices must be set before TF uses any
     seed_everything(cfg.seed, cfg.runtime.deterministic)
     splits = load_splits(cfg.data, cfg.seed)
     num_classes = len(splits.class_names)
@@ -57,30 +58,56 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         num_classes,
     )
 
-    augmenter = build_augmenter(cfg.augment, cfg.data.image_size, cfg.seed)
-    batch = cfg.train.batch_size
-    train_ds = build_train_ds(splits.train, num_classes, batch, augmenter, cfg.seed, cfg.train.shuffle_buffer)
-    val_ds = build_eval_ds(splits.val, num_classes, batch)
-    test_ds = build_eval_ds(splits.test, num_classes, batch)
+    run_dir = run_dir_for(cfg)
+    start_epoch = run_state.resume_epoch(run_dir)  # > 0 after a kill: continue, don't start over
+    augmenter = build_augmenter(cfg.augment, cfg.data.image_size, cfg.seed, channels=cfg.data.channels)
+    batch = placement.global_batch_size(cfg.train.batch_size)
     steps = steps_per_epoch(len(splits.train), batch)
+    train_ds = build_train_ds(
+        splits.train,
+        num_classes,
+        batch,
+        augmenter,
+        cfg.seed,
+        cfg.train.shuffle_buffer,
+        workers=cfg.augment.workers,
+        first_step=start_epoch * steps,
+    )
+    val_ds = build_eval_ds(splits.val, num_classes, batch)
 
     mean, std = channel_stats(splits.train.images)
     input_shape = splits.train.images.shape[1:]
-    model = with_preprocessing(build_model(cfg.model, input_shape, num_classes), cfg.data.normalization, mean, std)
+    network = build_model(cfg.model, input_shape, num_classes)
+    # Auxiliary classifiers (Inception) train through a wrapper that adds their weighted losses;
+    # any other model is returned as is.
+    model = build_training_model(
+        with_preprocessing(network, cfg.data.normalization, mean, std), cfg.model.aux_loss_weight
+    )
     optimizer = build_optimizer(cfg.train.optimizer, steps, cfg.train.epochs)
     model.compile(
         optimizer=optimizer,
-        loss=build_loss(cfg.train.loss),
-        metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top_k_accuracy")],
+        **build_compile_args(cfg.model.task, cfg.train.loss, num_classes),  # head-matched loss and metrics
         jit_compile=cfg.runtime.jit_compile,
     )
 
-    run_dir = run_dir_for(cfg)
+    probe = probe_batch(splits.train, num_classes, cfg.train.gradient_health.batch_size, cfg.seed)
+    fit_args = dict(train_ds=train_ds, val_ds=val_ds, steps_per_epoch=steps, start_epoch=start_epoch, probe_batch=probe)
+    if not placement.is_chief:
+        # Other workers train in lockstep with the chief but write nothing: no MLflow, no files.
+        outcome = train_model(model, cfg, placement, run_dir, **fit_args)
+        return TrainResult("", "", float("nan"), float("nan"), outcome.last_epoch, "", None, role="worker")
+
     run_dir.mkdir(parents=True, exist_ok=True)
     mlflow = tracking.setup_mlflow(cfg.tracking.experiment or cfg.dataset_name())
-    with mlflow.start_run() as run:
+    with run_state.tracked_run(mlflow, run_dir, start_epoch) as run:
         mlflow.set_tags(
-            {"model_family": cfg.model.name, "dataset": cfg.dataset_name(), "fingerprint": splits.fingerprint}
+            {
+                "model_family": cfg.model.name,
+                "dataset": cfg.dataset_name(),
+                "fingerprint": splits.fingerprint,
+                # dataset-model-confighash: stable across resumes, readable in the UI's run list.
+                "mlflow.runName": run_dir.name,
+            }
         )
         mlflow.log_params(flatten(cfg))
         mlflow.log_params(
@@ -90,29 +117,36 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         mlflow.log_dict({"class_names": splits.class_names}, "data/class_names.json")
         mlflow.log_text(_csv(["id", "split", "class"], splits.manifest()), "data/manifest.csv")
         mlflow.log_text(_csv(["path", "reason"], splits.skipped), "data/skipped_files.csv")
+        from pipelines.preview import preview_grid  # the same grid `make preview` draws
 
-        callbacks = build_callbacks(cfg.train, run_dir)
-        callbacks.append(tracking.MlflowMetrics(mlflow, lambda: current_learning_rate(model.optimizer)))
-        started = time.perf_counter()
-        history = model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=cfg.train.epochs,
-            steps_per_epoch=steps,
-            callbacks=callbacks,
-            verbose=2,
+        mlflow.log_image(preview_grid(splits.train, splits.class_names, augmenter, cfg.seed), "data/augment_preview.png")
+        mlflow.log_dict({"normalization": cfg.data.normalization, "mean": mean, "std": std}, "data/normalization.json")
+        if splits.skipped:
+            mlflow.log_text(splits.skipped_summary() + "\n", "data/skipped_summary.txt")
+
+        mlflow.log_params({**placement.describe(), "global_batch_size": batch})
+        metrics_callback = tracking.MlflowMetrics(mlflow, lambda: current_learning_rate(model.optimizer))
+        outcome = train_model(
+            model,
+            cfg,
+            placement,
+            run_dir,
+            **fit_args,
+            extra_callbacks=[metrics_callback],
+            log_metrics=mlflow.log_metrics,
         )
-        train_seconds = time.perf_counter() - started
-        epochs_run = len(history.history["loss"])
+        model, epochs_run = outcome.model, outcome.last_epoch  # multi-worker: the chief's plain copy
 
-        test = model.evaluate(test_ds, return_dict=True, verbose=0)
-        mlflow.log_metrics({f"test_{k}": float(v) for k, v in test.items()})
+        test = write_run_report(model, splits, run_dir, outcome, cfg)  # confusion matrix, curves, ...
+        mlflow.log_metrics(test)
         mlflow.log_metrics(
-            {"train_seconds": train_seconds, "train_images_per_second": epochs_run * steps * batch / train_seconds}
+            {"train_seconds": outcome.train_seconds, "train_images_per_second": outcome.images_per_second}
         )
+        mlflow.log_artifacts(str(run_dir / "reports"), "reports")
 
         keras_path = run_dir / "model.keras"
-        model.save(keras_path)
+        # The served file: main output only (no auxiliary classifiers), raw pixels in.
+        with_preprocessing(inference_model(network), cfg.data.normalization, mean, std).save(keras_path)
         meta_path = run_dir / "serving_meta.json"
         meta = {
             "class_names": splits.class_names,
@@ -134,8 +168,8 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
     return TrainResult(
         run_id=run.info.run_id,
         experiment_id=run.info.experiment_id,
-        test_accuracy=float(test["accuracy"]),
-        test_loss=float(test["loss"]),
+        test_accuracy=float(test["test_accuracy"]),
+        test_loss=float(test["test_loss"]),
         epochs=epochs_run,
         model_uri=info.model_uri,
         registered=registered,

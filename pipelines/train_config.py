@@ -1,4 +1,4 @@
-"""The `train` slice: how long, how big the batches, and what the callbacks watch."""
+"""The `train` slice: how long, how big the batches, what the callbacks watch, what is measured."""
 
 from typing import Literal
 
@@ -7,14 +7,42 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.config import LossConfig, OptimizerConfig
 
 
+class GradientHealthConfig(BaseModel):
+    """Per-layer gradient norms on one fixed training batch (`train.gradient_health`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # None: once per epoch. N: every N optimizer steps (each measurement costs one extra batch).
+    every_n_steps: int | None = Field(default=None, ge=1)
+    batch_size: int = Field(default=128, ge=1, description="size of the fixed probe batch")
+    # A layer whose gradient norm leaves [vanishing_below, exploding_above] is warned about.
+    vanishing_below: float = Field(default=1e-5, gt=0.0)
+    exploding_above: float = Field(default=1e3, gt=0.0)
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(default=60, ge=1, le=10_000)
-    batch_size: int = Field(default=64, ge=1, le=8192, description="global batch size")
+    # Wall-clock budget: stop before the next epoch would overrun it (equal-cost comparisons).
+    time_budget_minutes: float | None = Field(default=None, gt=0.0)
+    # Per replica: with N devices (or workers) the global batch is N x batch_size.
+    batch_size: int = Field(default=64, ge=1, le=8192, description="batch size per replica")
     optimizer: OptimizerConfig = OptimizerConfig()
     loss: LossConfig = LossConfig()
-    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    # The validation metric that picks the best checkpoint and drives the callbacks below.
+    monitor: Literal["val_accuracy", "val_loss", "val_top_k_accuracy"] = "val_accuracy"
     early_stopping_patience: int | None = Field(default=12, ge=1)
     reduce_lr_patience: int | None = Field(default=None, ge=1)
+    reduce_lr_factor: float = Field(default=0.5, gt=0.0, lt=1.0)
+    min_learning_rate: float = Field(default=1e-6, ge=0.0)
     shuffle_buffer: int = Field(default=10_000, ge=1)
+    # Backup for kill-and-resume: every epoch, or also every N steps for long epochs.
+    backup_every_n_steps: int | None = Field(default=None, ge=1)
+    tensorboard: bool = False
+    # auto: progress bars on a terminal, one line per epoch otherwise (CI logs).
+    progress: Literal["auto", "bar", "epoch", "none"] = "auto"
+    gradient_health: GradientHealthConfig = GradientHealthConfig()
+    # How many misclassified test images the evaluation report shows.
+    misclassified_examples: int = Field(default=25, ge=0, le=100)

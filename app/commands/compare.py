@@ -1,0 +1,44 @@
+"""`python -m app compare`: the experiment's runs side by side, best first, plus a logged plot."""
+
+DEFAULT_EXPERIMENT = "digits"  # the default config's dataset: one experiment per dataset
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "compare", help="table of an experiment's runs sorted by a metric, plot logged to MLflow"
+    )
+    parser.add_argument(
+        "--experiment", help=f"experiment name (default: $MLFLOW_EXPERIMENT_NAME or '{DEFAULT_EXPERIMENT}')"
+    )
+    parser.add_argument("--sort-by", default="val_accuracy", help="val_accuracy, test_accuracy, train_seconds, ...")
+    parser.add_argument("--max-runs", type=int, default=100)
+    parser.add_argument("--csv", help="also write the table to this CSV file")
+    parser.add_argument("--no-log", action="store_true", help="print only; do not log the plot as an MLflow run")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    import pandas as pd
+
+    from pipelines import tracking
+    from pipelines.compare import compare_runs, log_comparison
+
+    mlflow = tracking.connect()
+    experiment = args.experiment or tracking.experiment_name(DEFAULT_EXPERIMENT)
+    table = compare_runs(mlflow, experiment, args.sort_by, args.max_runs)
+    if table.empty:
+        print(f"no finished runs in experiment '{experiment}'")
+        return 0
+    shown = table.assign(run_id=table["run_id"].str[:8])
+    with pd.option_context("display.width", 200, "display.max_columns", None, "display.float_format", "{:.4g}".format):
+        print(f"experiment '{experiment}': {len(table)} run(s), best {args.sort_by} first")
+        print(shown.to_string(index=False))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+        print(f"table written to {args.csv}")
+    if not args.no_log:
+        run_id = log_comparison(mlflow, experiment, table, args.sort_by)
+        print(
+            f"plot and table logged to run {run_id} (artifacts: comparison/comparison.png, comparison/comparison.csv)"
+        )
+    return 0

@@ -1,0 +1,30 @@
+"""`python -m app promote`: register the best run's model (or --run-id) and move the alias to it."""
+
+from app.commands.compare import DEFAULT_EXPERIMENT
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "promote", help="register the best (or a given) run's model and move the champion alias"
+    )
+    parser.add_argument("--experiment", help=f"experiment to pick the best run from (default: '{DEFAULT_EXPERIMENT}')")
+    parser.add_argument("--run-id", help="promote this run instead of the best one")
+    parser.add_argument("--metric", default="val_accuracy", help="what 'best' means (default val_accuracy)")
+    parser.add_argument("--name", help="registered model name (default: '<experiment>-classifier')")
+    parser.add_argument("--alias", default="champion")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from pipelines import tracking
+    from pipelines.promote import promote
+
+    mlflow = tracking.connect()
+    experiment = args.experiment or tracking.experiment_name(DEFAULT_EXPERIMENT)
+    name = args.name or f"{experiment}-classifier"
+    result = promote(mlflow, name, args.run_id, experiment, args.metric, args.alias)
+    value = "n/a" if result.value is None else f"{result.value:.4f}"
+    print(f"run {result.run_id} ({result.metric} {value}) -> {result.name} version {result.version}")
+    print(f"alias '{result.alias}': version {result.previous_version or '(none)'} -> {result.version}")
+    print(f"serve it: make serve MODEL_NAME={result.name}")
+    return 0

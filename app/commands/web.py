@@ -1,0 +1,36 @@
+"""`python -m app web --model models:/NAME@champion`: the web page on 127.0.0.1:8000."""
+
+import sys
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser("web", help="web page: upload an image, see the model's top-k classes")
+    parser.add_argument("--model", default="models:/digits-classifier@champion", help="model URI")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--max-upload-mb", type=float, default=10.0)
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from aiohttp import web
+
+    from app.web_server import build_web_app
+    from pipelines import tracking
+
+    model = load_model(tracking.connect(), args.model)
+    app = build_web_app(model, args.model, int(args.max_upload_mb * 1024 * 1024))
+    print(f"web page for {args.model} on http://{args.host}:{args.port}/", file=sys.stderr)
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    return 0
+
+
+def load_model(mlflow, uri: str):
+    """Load a pyfunc, turning MLflow's multi-line errors into one line for the CLI."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as err:
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ValueError(f"model '{uri}' could not be loaded: {first}") from None

@@ -1,0 +1,86 @@
+"""`data.cache: disk`: decoded arrays kept between runs, keyed by dataset fingerprint and decode settings.
+
+Decoding thousands of JPEGs takes longer than many training epochs on small images; a second
+run with the same files and settings reads one .npy per part instead.
+"""
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from data.config import DataConfig
+from data.dataset import ImageSet, Loaded
+
+log = logging.getLogger(__name__)
+FORMAT = 1  # bump when the decoder changes what it produces
+
+
+def cache_key(cfg: DataConfig, source_fingerprint: str) -> str:
+    settings = [
+        FORMAT,
+        cfg.source,
+        cfg.path,
+        source_fingerprint,
+        list(cfg.image_size),
+        cfg.channels,
+        cfg.resize,
+        cfg.max_pixels,
+    ]
+    return hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:20]
+
+
+def load_cached(cfg: DataConfig, source_fingerprint: str, load) -> Loaded:
+    """The cached Loaded for these files and settings, or load() it and store it."""
+    folder = Path(cfg.cache_dir).expanduser() / cache_key(cfg, source_fingerprint)
+    meta_path = folder / "meta.json"
+    if meta_path.is_file():
+        try:
+            return _read(folder, json.loads(meta_path.read_text()))
+        except (OSError, ValueError, KeyError) as err:
+            log.warning("decoded cache %s is unreadable (%s); decoding again", folder, err)
+    loaded = load()
+    _write(folder, loaded)
+    return loaded
+
+
+def _read(folder: Path, meta: dict) -> Loaded:
+    parts = {}
+    for name, part in meta["parts"].items():
+        images = np.load(folder / f"{name}_images.npy", allow_pickle=False)
+        labels = np.load(folder / f"{name}_labels.npy", allow_pickle=False)
+        if len(images) != len(labels) or len(labels) != len(part["ids"]):
+            raise ValueError(f"part {name} has mismatched lengths")
+        parts[name] = ImageSet(images, labels, part["ids"])
+    log.info("read decoded images from the disk cache %s", folder)
+    skipped = [tuple(row) for row in meta["skipped"]]
+    return Loaded(parts, meta["class_names"], meta["fingerprint"], skipped)
+
+
+def _write(folder: Path, loaded: Loaded) -> None:
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name, part in loaded.parts.items():
+        np.save(tmp / f"{name}_images.npy", part.images)
+        np.save(tmp / f"{name}_labels.npy", part.labels)
+    meta = {
+        "parts": {name: {"ids": part.ids} for name, part in loaded.parts.items()},
+        "class_names": loaded.class_names,
+        "fingerprint": loaded.fingerprint,
+        "skipped": [list(row) for row in loaded.skipped],
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta))
+    try:
+        tmp.rename(folder)  # atomic: a killed run never leaves a half-written cache behind
+    except OSError:  # another run wrote it first
+        _remove(tmp)
+    log.info("stored decoded images in the disk cache %s", folder)
+
+
+def _remove(folder: Path) -> None:
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()

@@ -1,0 +1,49 @@
+"""VGG-style networks (Simonyan & Zisserman 2015): VGG11/13/16/19 from stage specs.
+
+Each stage is `convs` 3x3 convolutions of one width, then a 2x2 max pool. Pools are skipped
+once the feature map is 1 pixel wide, so the same specs work from 32 px (digits upscaled)
+to 224 px (the paper).
+
+With `vgg_head: paper`, `batch_norm: false` and width 1, VGG16 at 224x224x3 with 1000 classes
+has exactly 138,357,544 parameters, as in the paper and `keras.applications.VGG16`.
+"""
+
+import keras
+
+from models.blocks import build_regularizer, conv_block, dense_block, max_pool, scaled
+from models.heads import build_head
+from models.registry import register
+
+STAGE_WIDTHS = (64, 128, 256, 512, 512)
+# Convolutions per stage: configurations A, B, D and E of the paper's Table 1.
+VGG_STAGES = {
+    11: (1, 1, 2, 2, 2),
+    13: (2, 2, 2, 2, 2),
+    16: (2, 2, 3, 3, 3),
+    19: (2, 2, 4, 4, 4),
+}
+
+
+@register("vgg")
+def build_vgg(cfg, input_shape, num_classes):
+    """`vgg_depth`, `width_multiplier`, `batch_norm`, `vgg_head` (paper or gap), `head_units`, `dropout`."""
+    if cfg.vgg_depth not in VGG_STAGES:
+        raise ValueError(f"model.vgg_depth {cfg.vgg_depth} is unknown; choose one of {', '.join(map(str, VGG_STAGES))}")
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    for stage, (convs, width) in enumerate(zip(VGG_STAGES[cfg.vgg_depth], STAGE_WIDTHS, strict=True), start=1):
+        for i in range(1, convs + 1):
+            x = conv_block(x, scaled(width, cfg), 3, cfg, name=f"block{stage}_conv{i}")
+        x = max_pool(x, name=f"block{stage}_pool")
+
+    if cfg.vgg_head == "paper":
+        # flatten -> fc1 -> dropout -> fc2 -> dropout (the paper uses dropout 0.5 here).
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = dense_block(x, scaled(cfg.head_units, cfg), cfg, name="fc1")
+        x = dense_block(x, scaled(cfg.head_units, cfg), cfg, name="fc2")
+    else:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if cfg.dropout:
+            x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(x)
+    outputs = build_head(x, cfg.task, num_classes, kernel_regularizer=build_regularizer(cfg))
+    return keras.Model(inputs, outputs, name=f"vgg{cfg.vgg_depth}")

@@ -1,0 +1,123 @@
+"""A training loop with `strategy.run`, for MultiWorkerMirroredStrategy.
+
+Keras 3's `Model.fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585), so
+multi-worker training runs this loop instead. It keeps everything else of a Keras run: the same
+compiled model, loss and optimizer (gradients are all-reduced by the Keras optimizer in replica
+context), and the same callbacks driven through a CallbackList, so checkpoints, CSV history,
+early stopping, LR reduction, NaN checks, backup/restore and MLflow logging behave as with `fit`.
+
+Metrics are exact sums reduced across all replicas of all workers, so every worker sees the
+same numbers and the callbacks on every worker take the same decisions.
+"""
+
+import keras
+import tensorflow as tf
+
+SUM = tf.distribute.ReduceOp.SUM
+
+
+def fit_with_custom_loop(
+    model, strategy, train_ds, val_ds, *, epochs, steps_per_epoch, initial_epoch, callbacks, top_k, jit_compile, verbose
+):
+    """Train like `model.fit(train_ds, validation_data=val_ds, ...)`; returns the History callback."""
+    options = tf.data.Options()
+    # In-memory datasets have no files to shard by: each worker takes every N-th batch.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_iter = iter(strategy.experimental_distribute_dataset(train_ds.with_options(options)))
+    val_dist = strategy.experimental_distribute_dataset(val_ds.with_options(options))
+    train_step, eval_step = _build_steps(model, strategy, top_k, jit_compile)
+
+    history = keras.callbacks.History()
+    callback_list = keras.callbacks.CallbackList(
+        [*callbacks, history],
+        add_progbar=verbose != 0,
+        model=model,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps_per_epoch,
+    )
+    model.stop_training = False
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        totals = _Totals()
+        for step in range(steps_per_epoch):
+            callback_list.on_train_batch_begin(step)
+            totals.add(train_step(train_iter))
+            callback_list.on_train_batch_end(step, totals.logs())
+        logs = totals.logs()
+        val = _Totals()
+        for batch in val_dist:
+            val.add(eval_step(batch))
+        logs.update({f"val_{k}": v for k, v in val.logs().items()})
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end()
+    return history
+
+
+def _build_steps(model, strategy, top_k: int, jit_compile: bool):
+    loss_object, optimizer = model.loss, model.optimizer
+
+    def sums(y, probabilities, per_example_loss):
+        labels = tf.argmax(y, axis=-1)
+        probabilities = tf.cast(probabilities, tf.float32)
+        return {
+            "loss": tf.reduce_sum(per_example_loss),
+            "correct": tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, -1), labels), tf.float32)),
+            "top_k_correct": tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, probabilities, top_k), tf.float32)),
+            "count": tf.cast(tf.shape(y)[0], tf.float32),
+        }
+
+    def replica_train(x, y):
+        global_batch = tf.cast(tf.shape(y)[0] * strategy.num_replicas_in_sync, tf.float32)
+        with tf.GradientTape() as tape:
+            probabilities = model(x, training=True)
+            per_example = tf.cast(loss_object.call(y, probabilities), tf.float32)
+            # Average over the GLOBAL batch: the all-reduce then sums to the true mean gradient.
+            loss = tf.reduce_sum(per_example) / global_batch
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            scaled = optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return sums(y, probabilities, per_example)
+
+    def replica_eval(x, y):
+        probabilities = model(x, training=False)
+        return sums(y, probabilities, tf.cast(loss_object.call(y, probabilities), tf.float32))
+
+    @tf.function(jit_compile=jit_compile)
+    def train_step(iterator):
+        x, y = next(iterator)
+        return _reduce(strategy, strategy.run(replica_train, args=(x, y)))
+
+    @tf.function
+    def eval_step(batch):
+        return _reduce(strategy, strategy.run(replica_eval, args=batch))
+
+    return train_step, eval_step
+
+
+def _reduce(strategy, per_replica: dict) -> dict:
+    return {k: strategy.reduce(SUM, v, axis=None) for k, v in per_replica.items()}
+
+
+class _Totals:
+    """Running sums of one epoch; logs are the means Keras would report."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+
+    def add(self, step_sums: dict) -> None:
+        for key, value in step_sums.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+
+    def logs(self) -> dict[str, float]:
+        count = self.sums.get("count", 0.0) or 1.0
+        return {
+            "loss": self.sums.get("loss", 0.0) / count,
+            "accuracy": self.sums.get("correct", 0.0) / count,
+            "top_k_accuracy": self.sums.get("top_k_correct", 0.0) / count,
+        }

@@ -1,0 +1,190 @@
+"""Evaluation reports: the same files for a run's test split and for `python -m app evaluate`.
+
+A report directory holds `metrics.json` (accuracy, top-k accuracy, cross-entropy, macro scores,
+per-class precision/recall/F1, and for training runs the parameter count, training time and
+images/s), `per_class.csv`, `confusion_matrix.csv` + `.png` (rows: true class), a grid of
+misclassified images, the model summary, and, for training runs, the training curves and the
+gradient-norm plot.
+"""
+
+import csv
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Evaluation:
+    class_names: list[str]
+    labels: np.ndarray  # true class index per image
+    probabilities: np.ndarray  # (N, num_classes)
+    top_k: int
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    def confusion(self) -> np.ndarray:
+        n = len(self.class_names)
+        matrix = np.zeros((n, n), dtype=np.int64)
+        np.add.at(matrix, (self.labels, self.predictions), 1)
+        return matrix
+
+    def metrics(self) -> dict:
+        from sklearn.metrics import precision_recall_fscore_support
+
+        n = len(self.class_names)
+        precision, recall, f1, support = precision_recall_fscore_support(
+            self.labels, self.predictions, labels=list(range(n)), zero_division=0
+        )
+        top = np.argsort(self.probabilities, axis=1)[:, ::-1][:, : self.top_k]
+        true_p = np.clip(self.probabilities[np.arange(len(self.labels)), self.labels], 1e-7, 1.0)
+        return {
+            "num_images": int(len(self.labels)),
+            "accuracy": float(np.mean(self.predictions == self.labels)),
+            "top_k": self.top_k,
+            "top_k_accuracy": float(np.mean([y in row for y, row in zip(self.labels, top, strict=True)])),
+            # Plain categorical cross-entropy, comparable across runs whatever loss shaping trained them.
+            "cross_entropy": float(np.mean(-np.log(true_p))),
+            "macro_precision": float(np.mean(precision)),
+            "macro_recall": float(np.mean(recall)),
+            "macro_f1": float(np.mean(f1)),
+            "per_class": [
+                {"class": c, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                for c, p, r, f, s in zip(self.class_names, precision, recall, f1, support, strict=True)
+            ],
+        }
+
+
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities for uint8 images, calling the model directly.
+
+    Not `model.predict`: under a multi-worker strategy that would wait for the other workers.
+    """
+    import tensorflow as tf
+
+    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = tf.constant(images[start : start + batch_size], dtype=tf.float32)
+        result = forward(batch)
+        result = result[0] if isinstance(result, list | tuple) else result
+        out.append(np.asarray(result, dtype=np.float64))
+    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]))
+
+
+def evaluate_model(model, images, class_names: list[str], top_k: int = 5, batch_size: int = 256) -> Evaluation:
+    """Evaluate on an ImageSet (uint8 images, int labels in `class_names` order)."""
+    if len(images) == 0:
+        raise ValueError("no images to evaluate")
+    probabilities = predict_probabilities(model, images.images, batch_size)
+    return Evaluation(list(class_names), np.asarray(images.labels), probabilities, max(1, min(top_k, len(class_names))))
+
+
+def write_report(
+    evaluation: Evaluation,
+    out_dir: Path,
+    images: np.ndarray,
+    *,
+    model=None,
+    training: dict | None = None,
+    history_csv: Path | None = None,
+    gradient_health=None,
+    max_misclassified: int = 25,
+) -> dict:
+    """Write every report file into `out_dir`; returns the metrics dict (also in metrics.json)."""
+    from pipelines import report_plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = evaluation.metrics()
+    if model is not None:
+        metrics["param_count"] = int(model.count_params())
+        (out_dir / "model_summary.txt").write_text(model_summary(model))
+    if training:
+        metrics["training"] = training
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _write_csv(out_dir / "per_class.csv", ["class", "precision", "recall", "f1", "support"], metrics["per_class"])
+
+    confusion = evaluation.confusion()
+    with (out_dir / "confusion_matrix.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["true\\predicted", *evaluation.class_names])
+        writer.writerows([name, *row] for name, row in zip(evaluation.class_names, confusion.tolist(), strict=True))
+    report_plots.plot_confusion_matrix(confusion, evaluation.class_names, out_dir / "confusion_matrix.png")
+
+    wrong = np.flatnonzero(evaluation.predictions != evaluation.labels)
+    # The most confident mistakes first: the ones most worth a look.
+    wrong = wrong[np.argsort(-evaluation.probabilities[wrong].max(axis=1))][:max_misclassified]
+    names = evaluation.class_names
+    report_plots.plot_misclassified(
+        images[wrong],
+        [names[i] for i in evaluation.labels[wrong]],
+        [names[i] for i in evaluation.predictions[wrong]],
+        [float(evaluation.probabilities[i].max()) for i in wrong],
+        out_dir / "misclassified.png",
+    )
+    if history_csv is not None and history_csv.is_file():
+        from pipelines.callbacks import read_history
+
+        columns = ("loss", "val_loss", "accuracy", "val_accuracy", "learning_rate")
+        report_plots.plot_training_curves(
+            {c: read_history(history_csv, c) for c in columns}, out_dir / "training_curves.png"
+        )
+    if gradient_health is not None and gradient_health.records:
+        summary = gradient_health.summary()
+        (out_dir / "gradient_health.json").write_text(json.dumps(summary, indent=2))
+        report_plots.plot_gradient_norms(
+            gradient_health.records,
+            summary["vanishing_below"],
+            summary["exploding_above"],
+            out_dir / "gradient_norms.png",
+        )
+    log.info("evaluation report in %s: accuracy %.4f on %d images", out_dir, metrics["accuracy"], metrics["num_images"])
+    return metrics
+
+
+def model_summary(model) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), expand_nested=True, line_length=110)
+    return "\n".join(lines) + "\n"
+
+
+def _write_csv(path: Path, header: list[str], rows: list[dict]) -> None:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(out.getvalue())
+
+
+def write_run_report(model, splits, run_dir: Path, outcome, cfg) -> dict[str, float]:
+    """The training run's report on its test split, in run_dir/reports; returns the test metrics."""
+    evaluation = evaluate_model(model, splits.test, splits.class_names, top_k=min(5, len(splits.class_names)))
+    training = {
+        "epochs": outcome.last_epoch,
+        "epochs_this_process": outcome.epochs_run,
+        "train_seconds": round(outcome.train_seconds, 3),
+        "images_per_second": round(outcome.images_per_second, 1),
+    }
+    metrics = write_report(
+        evaluation,
+        run_dir / "reports",
+        splits.test.images,
+        model=model,
+        training=training,
+        history_csv=run_dir / "history.csv",
+        gradient_health=outcome.gradient_health,
+        max_misclassified=cfg.train.misclassified_examples,
+    )
+    return {
+        "test_accuracy": metrics["accuracy"],
+        "test_top_k_accuracy": metrics["top_k_accuracy"],
+        "test_loss": metrics["cross_entropy"],
+        "test_macro_f1": metrics["macro_f1"],
+    }

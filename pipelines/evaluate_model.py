@@ -1,0 +1,111 @@
+"""The evaluate workflow: any logged model (registry URI or run id) on any dataset (config or folder).
+
+It writes the same report files as a training run (see pipelines/evaluate.py), using the model's
+own serving metadata (class names, image size, channels, resize policy), so a folder of photos is
+decoded exactly as serving would decode it.
+"""
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def model_uri_for(reference: str) -> str:
+    """`models:/name@alias`, `models:/name/3`, `runs:/<id>/model`, or a bare run id."""
+    if reference.startswith(("models:/", "runs:/")):
+        return reference
+    if RUN_ID.match(reference):
+        return f"runs:/{reference}/model"
+    raise ValueError(f"--model '{reference}' is not a models:/ URI, a runs:/ URI or a 32-character run id")
+
+
+def load_logged_model(reference: str):
+    """Download a logged pyfunc model; returns (keras model, serving metadata dict)."""
+    uri = model_uri_for(reference)  # a bad reference fails before TensorFlow loads
+    import keras
+
+    from pipelines.tracking import setup_mlflow
+
+    mlflow = setup_mlflow("evaluations")
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except Exception as err:  # MlflowException, OSError: one line for the user either way
+        raise ValueError(f"cannot load model '{reference}': {str(err).splitlines()[0]}") from None
+    keras_files, meta_files = sorted(local.rglob("*.keras")), sorted(local.rglob("serving_meta.json"))
+    if not keras_files or not meta_files:
+        raise ValueError(f"model '{reference}' has no Keras file and serving metadata; was it logged by this app?")
+    model = keras.saving.load_model(keras_files[0], compile=False, safe_mode=True)
+    return model, json.loads(meta_files[0].read_text())
+
+
+def load_eval_images(data: str, meta: dict, overrides=()):
+    """The images to evaluate, labelled in the model's class order: a config's test split or a whole folder."""
+    from data.dataset import ImageSet
+
+    path = Path(data).expanduser()
+    class_names = meta["class_names"]
+    if path.is_file() and path.suffix in (".yaml", ".yml"):
+        from data.sources import load_splits
+        from pipelines.config import load_config
+
+        cfg = load_config(path, overrides)
+        shape = {"image_size": tuple(meta["image_size"]), "channels": meta["channels"], "resize": meta["resize"]}
+        splits = load_splits(cfg.data.model_copy(update=shape), cfg.seed)
+        images, names, skipped = splits.test, splits.class_names, splits.skipped
+    elif path.is_dir():
+        images, names, skipped = _load_folder(path, meta)
+    else:
+        raise ValueError(f"--data '{data}' is neither an experiment config (.yaml) nor a folder of class folders")
+    unknown = sorted(set(names) - set(class_names))
+    if unknown:
+        raise ValueError(f"classes {unknown} of '{data}' are unknown to the model; it knows {', '.join(class_names)}")
+    remap = np.array([class_names.index(n) for n in names], dtype=np.int32)
+    return ImageSet(images.images, remap[images.labels], images.ids), skipped
+
+
+def _load_folder(root: Path, meta: dict):
+    """Every image under root/<class>/, decoded like serving does; unreadable files listed, not fatal."""
+    from data.dataset import ImageSet
+    from data.decode import DecodeError, decode_image
+    from data.folder import IMAGE_SUFFIXES
+
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    images, labels, ids, skipped = [], [], [], []
+    for label, name in enumerate(names):
+        for file in sorted(f for f in (root / name).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                pixels = decode_image(
+                    file.read_bytes(), tuple(meta["image_size"]), meta["channels"], meta["resize"], meta["max_pixels"]
+                )
+            except DecodeError as err:
+                skipped.append((str(file.relative_to(root)), str(err)))
+                continue
+            images.append(pixels)
+            labels.append(label)
+            ids.append(str(file.relative_to(root)))
+    if not images:
+        raise ValueError(f"no readable images in class folders under '{root}' ({len(skipped)} unreadable)")
+    return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int32), ids), names, skipped
+
+
+def run_evaluation(model_ref: str, data: str, out_dir: Path, overrides=(), max_misclassified: int = 25) -> dict:
+    """Evaluate and write the report into out_dir; returns the metrics."""
+    from pipelines.evaluate import evaluate_model, write_report
+
+    model, meta = load_logged_model(model_ref)
+    images, skipped = load_eval_images(data, meta, overrides)
+    if skipped:
+        log.warning("skipped %d unreadable file(s), listed in %s", len(skipped), out_dir / "skipped_files.csv")
+    evaluation = evaluate_model(model, images, meta["class_names"], top_k=min(5, len(meta["class_names"])))
+    metrics = write_report(evaluation, out_dir, images.images, model=model, max_misclassified=max_misclassified)
+    out_dir.joinpath("skipped_files.csv").write_text("path,reason\n" + "".join(f'"{p}","{r}"\n' for p, r in skipped))
+    metrics["model"], metrics["data"] = model_ref, data
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics

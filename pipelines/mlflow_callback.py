@@ -1,0 +1,33 @@
+"""The Keras callback that logs each epoch to MLflow."""
+
+import logging
+
+import keras
+
+log = logging.getLogger(__name__)
+
+
+class MlflowMetrics(keras.callbacks.Callback):
+    """Log every epoch's metrics and learning rate as MLflow metrics, step = epoch.
+
+    A tracking server that stops answering mid-run must not kill the training: the error is
+    logged once, tracking stops, and the checkpoints keep being written locally.
+    """
+
+    def __init__(self, mlflow, learning_rate_fn):
+        super().__init__()
+        self.mlflow = mlflow
+        self.learning_rate_fn = learning_rate_fn
+        self.failed = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.failed:
+            return
+        metrics = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        metrics["learning_rate"] = self.learning_rate_fn()
+        try:
+            self.mlflow.log_metrics(metrics, step=epoch)
+        except Exception as err:  # any transport error: keep training, keep the weights
+            self.failed = True
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            log.error("MLflow stopped answering at epoch %d; training goes on untracked: %s", epoch, first_line)

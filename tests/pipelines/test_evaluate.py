@@ -1,0 +1,103 @@
+"""Evaluation reports: logged with every run, and the same report from `python -m app evaluate`."""
+
+import csv
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.config import load_config
+from tests.conftest import ROOT
+from tests.pipelines._training import FAST, client, run_cli
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def trained(mlflow_store, tmp_path):
+    from pipelines.train import run_training
+
+    cfg = load_config(None, [*FAST, "train.epochs=2", f"output_dir={tmp_path / 'out'}"])
+    return run_training(cfg), mlflow_store
+
+
+def _confusion(path) -> np.ndarray:
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    return np.array([[int(v) for v in row[1:]] for row in rows])
+
+
+@pytest.mark.slow
+def test_every_run_logs_a_complete_report(trained, tmp_path):
+    result, store = trained
+    import mlflow
+
+    local = tmp_path / "downloaded"
+    mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="reports", dst_path=str(local))
+    reports = local / "reports"
+    for name in ("confusion_matrix.png", "misclassified.png", "training_curves.png", "gradient_norms.png"):
+        assert (reports / name).read_bytes()[:8] == PNG_MAGIC, name
+
+    manifest = mlflow.artifacts.load_text(f"runs:/{result.run_id}/data/manifest.csv")
+    test_size = sum(1 for row in csv.reader(io.StringIO(manifest)) if row[1] == "test")
+    metrics = json.loads((reports / "metrics.json").read_text())
+    confusion = _confusion(reports / "confusion_matrix.csv")
+    assert confusion.shape == (10, 10)
+    assert confusion.sum() == metrics["num_images"] == test_size == 359
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(metrics["accuracy"])
+    assert metrics["accuracy"] == pytest.approx(result.test_accuracy)
+    assert [row["class"] for row in metrics["per_class"]] == [str(d) for d in range(10)]
+    assert [row["support"] for row in metrics["per_class"]] == confusion.sum(axis=1).tolist()
+    assert metrics["top_k_accuracy"] >= metrics["accuracy"]
+    assert metrics["training"]["epochs"] == 2 and metrics["training"]["images_per_second"] > 0
+    summary = (reports / "model_summary.txt").read_text()
+    assert "dense1" in summary and "Trainable params" in summary
+    assert metrics["param_count"] > 0
+
+    run_metrics = client(store).get_run(result.run_id).data.metrics
+    for key in ("test_accuracy", "test_top_k_accuracy", "test_loss", "test_macro_f1", "train_images_per_second"):
+        assert key in run_metrics
+
+
+@pytest.mark.slow
+def test_evaluate_command_on_a_folder_gives_the_same_report(trained, tmp_path):
+    from sklearn.datasets import load_digits
+
+    from pipelines.evaluate_model import run_evaluation
+
+    result, _ = trained
+    folder = tmp_path / "digits_folder"
+    digits = load_digits()
+    for i in range(60):  # 6 per class, as 8x8 grayscale PNGs
+        label = digits.target[i]
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        pixels = np.round(digits.images[i] * 255 / 16).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / str(label) / f"{i}.png")
+    (folder / "3" / "broken.png").write_bytes(b"not an image")
+
+    metrics = run_evaluation(result.run_id, str(folder), tmp_path / "report")
+    confusion = _confusion(tmp_path / "report" / "confusion_matrix.csv")
+    assert confusion.sum() == metrics["num_images"] == 60  # the broken file is listed, not counted
+    assert "broken.png" in (tmp_path / "report" / "skipped_files.csv").read_text()
+    assert (tmp_path / "report" / "misclassified.png").read_bytes()[:8] == PNG_MAGIC
+    assert metrics["accuracy"] > 0.5
+
+    # The CLI on the registered model and the training config: the run's own test split.
+    out = run_cli(
+        [
+            *[sys.executable, "-m", "app", "evaluate", "--model", "models:/digits-classifier@champion"],
+            *["--data", str(ROOT / "pipelines/configs/digits_mlp.yaml"), "--output", str(tmp_path / "cli")],
+        ]
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"accuracy:       {result.test_accuracy:.4f} on 359 images" in out.stdout
+    assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["num_images"] == 359
+
+
+def test_evaluate_command_rejects_a_bad_model_reference_in_one_line():
+    out = run_cli([sys.executable, "-m", "app", "evaluate", "--model", "champion", "--data", "x"], timeout=60)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith("error: --model 'champion' is not a models:/ URI")

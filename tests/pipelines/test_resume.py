@@ -1,0 +1,59 @@
+"""Kill -9 mid-training, run the same command again: the same MLflow run continues and FINISHES."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.pipelines._training import all_runs, client, run_cli, train_command
+
+EPOCHS = 10
+
+
+@pytest.mark.slow
+def test_sigkill_then_same_command_resumes_the_same_run(mlflow_store, tmp_path):
+    command = train_command(
+        f"train.epochs={EPOCHS}", "train.early_stopping_patience=null", f"output_dir={tmp_path / 'out'}"
+    )
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed_after = _kill_after_backup(first, tmp_path / "out", min_epoch=2)
+    assert 2 <= killed_after < EPOCHS
+
+    (run_before,) = all_runs(mlflow_store)
+    assert run_before.info.status == "RUNNING"  # SIGKILL leaves no chance to end it
+
+    second = run_cli(command)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert run_before.info.run_id in second.stdout  # the same run, not a new one
+
+    (run,) = all_runs(mlflow_store)
+    assert run.info.status == "FINISHED"
+    assert int(run.data.tags["resumed_from_epoch"]) >= killed_after
+    history = client(mlflow_store).get_metric_history(run.info.run_id, "val_accuracy")
+    assert {m.step for m in history} == set(range(EPOCHS))  # no epoch lost, none past the end
+    # The restarted process trained only the remaining epochs.
+    assert f"Epoch {int(run.data.tags['resumed_from_epoch']) + 1}/{EPOCHS}" in second.stdout
+    assert "Epoch 1/" not in second.stdout
+    (run_dir,) = (tmp_path / "out").iterdir()
+    assert not (run_dir / "backup").exists()  # a finished run needs no backup
+
+
+def _kill_after_backup(process: subprocess.Popen, out_dir, min_epoch: int) -> int:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "training ended before it could be killed"
+        for metadata in out_dir.glob("*/backup/training_metadata.json"):
+            try:
+                epoch = json.loads(metadata.read_text())["epoch"]
+            except (ValueError, KeyError, OSError):
+                continue
+            if epoch >= min_epoch:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                return epoch
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError("no backup appeared in time")

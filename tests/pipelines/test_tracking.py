@@ -1,0 +1,73 @@
+"""Tracking against a real `mlflow server` over HTTP, and a server that is down."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from app.model_server import free_port
+from tests.servers import ROOT, env_for, mlflow_server, run_id_of, train, using_store
+
+
+@pytest.mark.slow
+def test_training_against_a_real_tracking_server(tmp_path):
+    with mlflow_server(tmp_path) as url:
+        out = train(url, tmp_path / "outputs")
+        assert out.returncode == 0, out.stderr[-3000:]
+        run_id = run_id_of(out.stdout)
+        with using_store(url) as mlflow:
+            client = mlflow.MlflowClient()
+            run = client.get_run(run_id)
+            assert run.info.status == "FINISHED"
+            assert client.get_experiment(run.info.experiment_id).name == "digits"  # one experiment per dataset
+            tags = run.data.tags
+            assert tags["model_family"] == "mlp" and tags["dataset"] == "digits" and len(tags["fingerprint"]) >= 8
+            assert tags["mlflow.runName"].startswith("digits-mlp-")
+            assert len(client.get_metric_history(run_id, "val_accuracy")) == 1
+            # Artifacts went through the server (proxied), not to a local path.
+            assert run.info.artifact_uri.startswith("mlflow-artifacts:")
+            config = mlflow.artifacts.load_dict(f"runs:/{run_id}/config/resolved_config.json")
+            assert config["train"]["epochs"] == 1
+            assert any((tmp_path / "server-artifacts").rglob("resolved_config.json"))
+            version = client.get_model_version_by_alias("digits-classifier", "champion")
+            assert version.run_id == run_id and version.status == "READY"
+
+
+def test_a_down_tracking_server_fails_fast_with_one_line(tmp_path):
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.monotonic()
+    out = train(dead, tmp_path / "outputs", timeout=300)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: MLflow tracking server") and "unreachable" in last, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    assert elapsed < 90  # TensorFlow import and data loading included; the probe itself is 3 s at most
+
+
+def test_compare_against_a_down_server_is_one_line_too():
+    dead = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "compare"],
+        cwd=ROOT,
+        env=env_for(dead),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith("error: MLflow tracking server")
+    assert time.monotonic() - started < 30
+
+
+def test_the_epoch_callback_survives_a_server_that_stops_answering(monkeypatch):
+    from pipelines.mlflow_callback import MlflowMetrics
+
+    with using_store(f"http://127.0.0.1:{free_port()}") as mlflow:
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        callback = MlflowMetrics(mlflow, lambda: 0.1)
+        callback.on_epoch_end(0, {"loss": 1.0})  # must not raise: training goes on
+        assert callback.failed
+        callback.on_epoch_end(1, {"loss": 0.5})  # and stops trying

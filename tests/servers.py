@@ -1,0 +1,105 @@
+"""Real servers for tests: free ports on 127.0.0.1, subprocesses, wait for health, teardown.
+
+Each server's output goes to a log file in its temp dir; a server that dies early fails the
+fixture with the tail of that log instead of a bare timeout.
+"""
+
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from app.model_server import free_port, serve_env, stop, wait_until_up
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+def env_for(tracking_uri: str, **extra: str) -> dict[str, str]:
+    env = serve_env()
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env.pop("MLFLOW_EXPERIMENT_NAME", None)
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running(command: list[str], health_url: str, log_path: Path, env: dict, timeout: float = 180.0):
+    """Start `command`, wait until `health_url` answers 200, stop the process group afterwards."""
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            try:
+                wait_until_up(health_url, process, timeout)
+            except RuntimeError as err:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{err}\n--- {log_path.name} ---\n{tail}") from None
+            yield process
+        finally:
+            stop(process)
+
+
+@contextmanager
+def mlflow_server(workdir: Path):
+    """`mlflow server` with a SQLite backend and proxied artifacts; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        str(Path(PYTHON).with_name("mlflow")), "server",
+        "--backend-store-uri", f"sqlite:///{workdir / 'server.db'}",
+        "--artifacts-destination", str(workdir / "server-artifacts"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    with running(command, f"{url}/health", workdir / "mlflow-server.log", env_for(url)):
+        yield url
+
+
+@contextmanager
+def hardened_endpoint(model_uri: str, tracking_uri: str, workdir: Path):
+    """`python -m app serve`: yields (front URL, URL of the mlflow models serve behind it)."""
+    port, backend_port = free_port(), free_port()
+    command = [PYTHON, "-m", "app", "serve", "--model", model_uri, "--port", str(port)]
+    command += ["--backend-port", str(backend_port)]
+    with running(command, f"http://127.0.0.1:{port}/ping", workdir / "serve.log", env_for(tracking_uri)):
+        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{backend_port}"
+
+
+@contextmanager
+def web_page(model_uri: str, tracking_uri: str, workdir: Path, max_upload_mb: float = 1.0):
+    port = free_port()
+    command = [PYTHON, "-m", "app", "web", "--model", model_uri, "--port", str(port)]
+    command += ["--max-upload-mb", str(max_upload_mb)]
+    with running(command, f"http://127.0.0.1:{port}/api/info", workdir / "web.log", env_for(tracking_uri)):
+        yield f"http://127.0.0.1:{port}"
+
+
+def train(tracking_uri: str, output_dir: Path, *overrides: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The real training command on the default (digits) config, one epoch unless overridden."""
+    command = [PYTHON, "-m", "app", "train", "train.epochs=1", f"output_dir={output_dir}", *overrides]
+    return subprocess.run(command, cwd=ROOT, env=env_for(tracking_uri), capture_output=True, text=True, timeout=timeout)
+
+
+@contextmanager
+def using_store(tracking_uri: str):
+    """Point in-process MLflow at `tracking_uri`, then give the global (and env var) back.
+
+    mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI: left set, it would send later
+    tests' runs into this store.
+    """
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield mlflow
+    finally:
+        mlflow.set_tracking_uri(None)
+        if before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+def run_id_of(train_output: str) -> str:
+    return train_output.split("run id:")[1].split()[0]
