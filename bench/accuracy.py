@@ -39,7 +39,11 @@ def train_recipe_anchor(data_path: Path, seconds: float, seed: int) -> dict:
     from pipelines.time_budget import TimeBudget
 
     keras.utils.set_random_seed(seed)
-    splits = load_splits(DataConfig(source="folder", path=str(data_path), image_size=(128, 128), channels=3), seed)
+    # The same split as the shipped flowers configs (same seed and fractions: the same test images).
+    data_cfg = DataConfig(
+        source="folder", path=str(data_path), image_size=(128, 128), channels=3, val_fraction=0.15, test_fraction=0.15
+    )
+    splits = load_splits(data_cfg, seed)
     num_classes = len(splits.class_names)
     model = keras.Sequential(
         [

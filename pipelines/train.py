@@ -119,7 +119,9 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         mlflow.log_text(_csv(["path", "reason"], splits.skipped), "data/skipped_files.csv")
         from pipelines.preview import preview_grid  # the same grid `make preview` draws
 
-        mlflow.log_image(preview_grid(splits.train, splits.class_names, augmenter, cfg.seed), "data/augment_preview.png")
+        mlflow.log_image(
+            preview_grid(splits.train, splits.class_names, augmenter, cfg.seed), "data/augment_preview.png"
+        )
         mlflow.log_dict({"normalization": cfg.data.normalization, "mean": mean, "std": std}, "data/normalization.json")
         if splits.skipped:
             mlflow.log_text(splits.skipped_summary() + "\n", "data/skipped_summary.txt")
