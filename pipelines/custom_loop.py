@@ -13,6 +13,8 @@ same numbers and the callbacks on every worker take the same decisions.
 import keras
 import tensorflow as tf
 
+from models.auxiliary import MAIN_OUTPUT
+
 SUM = tf.distribute.ReduceOp.SUM
 
 
@@ -73,8 +75,7 @@ def _build_steps(model, strategy, top_k: int, jit_compile: bool):
     def replica_train(x, y):
         global_batch = tf.cast(tf.shape(y)[0] * strategy.num_replicas_in_sync, tf.float32)
         with tf.GradientTape() as tape:
-            probabilities = model(x, training=True)
-            per_example = tf.cast(loss_object.call(y, probabilities), tf.float32)
+            probabilities, per_example = _per_example_loss(model, loss_object, y, model(x, training=True))
             # Average over the GLOBAL batch: the all-reduce then sums to the true mean gradient.
             loss = tf.reduce_sum(per_example) / global_batch
             if model.losses:
@@ -98,6 +99,19 @@ def _build_steps(model, strategy, top_k: int, jit_compile: bool):
         return _reduce(strategy, strategy.run(replica_eval, args=batch))
 
     return train_step, eval_step
+
+
+def _per_example_loss(model, loss_object, y, outputs):
+    """(main probabilities, per-example loss); auxiliary classifiers (Inception) return a dict
+    while training, and their losses are weighted in exactly as AuxiliaryLossModel does in fit."""
+    if not isinstance(outputs, dict):
+        return outputs, tf.cast(loss_object.call(y, outputs), tf.float32)
+    main = outputs[MAIN_OUTPUT]
+    per_example = tf.cast(loss_object.call(y, main), tf.float32)
+    for name, aux in outputs.items():
+        if name != MAIN_OUTPUT:
+            per_example += model.aux_loss_weight * tf.cast(loss_object.call(y, aux), tf.float32)
+    return main, per_example
 
 
 def _reduce(strategy, per_replica: dict) -> dict:
