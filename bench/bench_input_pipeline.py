@@ -1,6 +1,8 @@
 """Input pipeline throughput on flowers at 128 px, side by side in one run.
 
 (a) the configured albumentations transforms in a plain Python loop, one process (reference);
+    OpenCV's own thread pool is left as it is, so some transforms (Affine) already use both
+    cores; the same loop with OpenCV held to one thread is measured too (the one-core cost);
 (b) the project's training pipeline (pipelines/input_pipeline.py) with the same transforms,
     as shipped (worker processes) and, for reference, augmenting in tf.data threads (workers=0);
 (c) the training-step consumption of each built-in model (models.MODEL_NAMES, each with its
@@ -61,18 +63,20 @@ def main() -> int:
     train = load_splits(data_cfg, 42).train
     augmenter = build_augmenter(augment_cfg, IMAGE_SIZE, 42, channels=3)
 
-    loop_rates, pool_rates, thread_rates, pool_cpu = [], [], [], []
+    loop_rates, single_rates, pool_rates, thread_rates, pool_cpu = [], [], [], [], []
     pool_ds, thread_ds = _pipeline(train, augmenter, "auto"), _pipeline(train, augmenter, 0)
     for rep in range(args.reps):
         loop_rates.append(_loop_rate(augmenter, train.images, args.images))
+        single_rates.append(_loop_rate(augmenter, train.images, args.images, opencv_threads=1))
         pool_rates.append(_pipeline_rate(pool_ds, args.images))
         pool_cpu.append(CPU_MS_PER_IMAGE.pop())
         thread_rates.append(_pipeline_rate(thread_ds, args.images // 2))
         print(
-            f"rep {rep + 1}: (a) loop {loop_rates[-1]:.0f}  (b) pipeline {pool_rates[-1]:.0f}  "
+            f"rep {rep + 1}: (a) loop {loop_rates[-1]:.0f} (one OpenCV thread {single_rates[-1]:.0f})  "
+            f"(b) pipeline {pool_rates[-1]:.0f}  "
             f"(b, threads) {thread_rates[-1]:.0f} images/s"
         )
-    a, b, b_threads = (statistics.median(r) for r in (loop_rates, pool_rates, thread_rates))
+    a, a_single, b, b_threads = (statistics.median(r) for r in (loop_rates, single_rates, pool_rates, thread_rates))
 
     models = {}
     from models import MODEL_NAMES
@@ -94,7 +98,14 @@ def main() -> int:
         "a_loop_images_per_s": round(a, 1),
         "b_pipeline_images_per_s": round(b, 1),
         "b_threads_images_per_s": round(b_threads, 1),
+        "a_loop_one_opencv_thread_images_per_s": round(a_single, 1),
         "ratio_b_over_a": round(b / a, 2),
+        # Each repetition measures (a) and (b) back to back: the median of those paired ratios
+        # cancels the load that drifts between repetitions.
+        "ratio_b_over_a_paired_median": round(
+            statistics.median(q / p for p, q in zip(loop_rates, pool_rates, strict=True)), 2
+        ),
+        "ratio_b_over_a_one_opencv_thread": round(b / a_single, 2),
         "ratio_threads_over_a": round(b_threads / a, 2),
         "a_cpu_ms_per_image": round(statistics.median(LOOP_CPU_MS_PER_IMAGE), 3),
         "b_cpu_ms_per_image": round(statistics.median(pool_cpu), 3),
@@ -112,7 +123,7 @@ def main() -> int:
             "b_over_a_at_least_1.5": b / a >= 1.5,
             "b_at_least_3x_every_model": all(m.get("pipeline_over_model", 0) >= 3 for m in models.values()),
         },
-        "raw": {"a": loop_rates, "b": pool_rates, "b_threads": thread_rates},
+        "raw": {"a": loop_rates, "a_one_opencv_thread": single_rates, "b": pool_rates, "b_threads": thread_rates},
     }
     RESULTS.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "raw"}, indent=2))
@@ -162,13 +173,22 @@ def _pipeline_rate(iterator, images: int) -> float:
     return batches * BATCH / (time.perf_counter() - started)
 
 
-def _loop_rate(augmenter, images, count: int) -> float:
-    augmenter.set_random_seed(0)
-    started, cpu = time.perf_counter(), time.process_time()
-    for i in range(count):
-        augmenter(image=images[i % len(images)])
-    LOOP_CPU_MS_PER_IMAGE.append(1000 * (time.process_time() - cpu) / count)
-    return count / (time.perf_counter() - started)
+def _loop_rate(augmenter, images, count: int, opencv_threads: int | None = None) -> float:
+    import cv2
+
+    default_threads = cv2.getNumThreads()
+    if opencv_threads:
+        cv2.setNumThreads(opencv_threads)
+    try:
+        augmenter.set_random_seed(0)
+        started, cpu = time.perf_counter(), time.process_time()
+        for i in range(count):
+            augmenter(image=images[i % len(images)])
+        if opencv_threads is None:
+            LOOP_CPU_MS_PER_IMAGE.append(1000 * (time.process_time() - cpu) / count)
+        return count / (time.perf_counter() - started)
+    finally:
+        cv2.setNumThreads(default_threads)
 
 
 def _train_step_rate(name: str, config_path, reps: int) -> float:
