@@ -31,6 +31,14 @@ def config_for(family: str, data: str | None) -> tuple[Path, list[str]]:
     )
 
 
+def experiment_for(data: str) -> str:
+    """The MLflow experiment that `train --family ... --data DATA` logs to (one per dataset)."""
+    from pipelines.config import load_config
+
+    cfg = load_config(*config_for(FAMILIES[0], data))
+    return cfg.tracking.experiment or cfg.dataset_name()
+
+
 def _builtin(source: str, name: str, channels: int, size: int) -> list[str]:
     return [
         f"data.source={source}",

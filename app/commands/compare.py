@@ -10,6 +10,9 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--experiment", help=f"experiment name (default: $MLFLOW_EXPERIMENT_NAME or '{DEFAULT_EXPERIMENT}')"
     )
+    parser.add_argument(
+        "--data", help="the experiment that training on this DATA logs to (digits, a folder, cifar10, tfds:NAME)"
+    )
     parser.add_argument("--sort-by", default="val_accuracy", help="val_accuracy, test_accuracy, train_seconds, ...")
     parser.add_argument("--max-runs", type=int, default=100)
     parser.add_argument("--csv", help="also write the table to this CSV file")
@@ -24,7 +27,12 @@ def run(args) -> int:
     from pipelines.compare import compare_runs, log_comparison
 
     mlflow = tracking.connect()
-    experiment = args.experiment or tracking.experiment_name(DEFAULT_EXPERIMENT)
+    if args.experiment:
+        experiment = args.experiment
+    else:
+        from app.dataset_choice import experiment_for
+
+        experiment = tracking.experiment_name(experiment_for(args.data) if args.data else DEFAULT_EXPERIMENT)
     table = compare_runs(mlflow, experiment, args.sort_by, args.max_runs)
     if table.empty:
         print(f"no finished runs in experiment '{experiment}'")
