@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,19 +93,23 @@ def train_family(config: str, data_path: Path, seconds: float, seed: int) -> dic
     from pipelines.config import load_config
     from pipelines.train import run_training
 
-    cfg = load_config(
-        ROOT / config,
-        [
-            f"data.path={data_path}",
-            f"seed={seed}",
-            f"train.time_budget_minutes={seconds / 60}",
-            "tracking.experiment=flowers-time-to-accuracy",
-            "tracking.register_model=false",
-        ],
-    )
-    started = time.perf_counter()
-    result = run_training(cfg)
-    wall = time.perf_counter() - started
+    # A fresh run directory: a backup left by an interrupted benchmark would otherwise be
+    # resumed, and the resumed run would have had more than its budget.
+    with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as run_dir:
+        cfg = load_config(
+            ROOT / config,
+            [
+                f"data.path={data_path}",
+                f"seed={seed}",
+                f"output_dir={run_dir}",
+                f"train.time_budget_minutes={seconds / 60}",
+                "tracking.experiment=flowers-time-to-accuracy",
+                "tracking.register_model=false",
+            ],
+        )
+        started = time.perf_counter()
+        result = run_training(cfg)
+        wall = time.perf_counter() - started
     import mlflow
 
     metrics = mlflow.get_run(result.run_id).data.metrics
