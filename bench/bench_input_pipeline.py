@@ -29,6 +29,7 @@ FLOWERS = ROOT.parent / "shared" / "datasets" / "flowers"
 RESULTS = ROOT / "bench" / "results" / "input_pipeline.json"
 IMAGE_SIZE = (128, 128)
 BATCH = 64
+SETTLE_SECONDS = 3.0
 # CPU milliseconds per image, (b) summed over the training process and its workers: unlike
 # wall-clock rates these do not depend on what else the shared machine is running.
 CPU_MS_PER_IMAGE: list[float] = []
@@ -66,6 +67,9 @@ def main() -> int:
     loop_rates, single_rates, pool_rates, thread_rates, pool_cpu = [], [], [], [], []
     pool_ds, thread_ds = _pipeline(train, augmenter, "auto"), _pipeline(train, augmenter, 0)
     for rep in range(args.reps):
+        # tf.data keeps filling both pipelines' prefetch buffers after the last timed batch:
+        # let that finish so it does not steal the cores from the loop's measurement.
+        time.sleep(SETTLE_SECONDS)
         loop_rates.append(_loop_rate(augmenter, train.images, args.images))
         single_rates.append(_loop_rate(augmenter, train.images, args.images, opencv_threads=1))
         pool_rates.append(_pipeline_rate(pool_ds, args.images))
