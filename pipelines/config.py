@@ -49,6 +49,9 @@ class TrackingConfig(BaseModel):
     registered_model: str | None = None  # default: "<dataset>-classifier"
     alias: str = "champion"
     register_model: bool = True
+    # "if_better": a new version takes the alias only if its best validation value of
+    # train.monitor is at least the current holder's; "always": the newest version takes it.
+    alias_policy: Literal["if_better", "always"] = "if_better"
 
 
 class ExperimentConfig(BaseModel):

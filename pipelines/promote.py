@@ -74,7 +74,7 @@ def promote(
         client.set_registered_model_alias(name, alias, existing)
         version = existing
     else:
-        version = register(mlflow, model_uri, name, alias).version
+        version = register(mlflow, model_uri, name, alias)[0].version
     log.info("alias %s@%s: version %s -> %s (run %s)", name, alias, previous, version, run_id)
     return Promotion(run_id, name, str(version), alias, metric, value, None if previous is None else str(previous))
 

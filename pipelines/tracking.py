@@ -6,6 +6,7 @@ import urllib.error
 import urllib.request
 from importlib.metadata import version
 from pathlib import Path
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,16 @@ def check_server(uri: str) -> None:
     )
 
 
+def keep_project_packages_first() -> None:
+    """Import our `data` package before MLflow loads a served model in this process.
+
+    Loading the model (also to validate its input example) puts the model's copy of data/
+    first on sys.path; a process that had not imported `data` yet would then import that
+    temporary copy, and `data.config` and the rest would vanish with it.
+    """
+    import data  # noqa: F401
+
+
 def log_served_model(mlflow, keras_path: Path, meta_path: Path, input_example, top_k: int = 3):
     """Log the pyfunc that serves raw image bytes; returns the ModelInfo."""
     from mlflow.models import ModelSignature
@@ -102,6 +113,7 @@ def log_served_model(mlflow, keras_path: Path, meta_path: Path, input_example, t
         outputs=Schema([ColSpec("string", "label"), ColSpec("double", "probability")]),
         params=ParamSchema([ParamSpec("top_k", "long", top_k)]),
     )
+    keep_project_packages_first()
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(SERVED_MODEL_CODE),
@@ -113,11 +125,14 @@ def log_served_model(mlflow, keras_path: Path, meta_path: Path, input_example, t
     )
 
 
-def register(mlflow, model_uri: str, name: str, alias: str):
+def register(mlflow, model_uri: str, name: str, alias: str, score: "Score | None" = None):
     """Register a model version and point `alias` at it only once the version is READY.
 
     Any failure (the model does not load as a pyfunc, registration errors, the version is
     not READY) raises before the alias moves, so the alias never points at a broken version.
+    With a `score`, the alias moves only if the new model is at least as good as the one it
+    points at (on the score's metric); otherwise the version is registered and the alias stays.
+    Returns the version and, when the alias stayed, the one-line reason.
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -141,9 +156,46 @@ def register(mlflow, model_uri: str, name: str, alias: str):
     if status != "READY":
         client.set_model_version_tag(name, version.version, "validation", "failed")
         raise RuntimeError(f"model version {name}/{version.version} is {status}; alias '{alias}' left unchanged")
+    stays = _reason_alias_stays(client, name, alias, score) if score else None
+    if stays:
+        log.info("registered %s version %s; alias '%s' stays: %s", name, version.version, alias, stays)
+        return version, stays
     client.set_registered_model_alias(name, alias, version.version)
     log.info("registered %s version %s and moved alias '%s' to it", name, version.version, alias)
-    return version
+    return version, None
+
+
+class Score(NamedTuple):
+    """A run's validation result on `metric` (e.g. best_val_accuracy): what champions are chosen by."""
+
+    metric: str
+    value: float
+    higher_is_better: bool
+
+
+def best_of_run(client, run_id: str, metric: str, higher_is_better: bool) -> float | None:
+    """The best value `metric` reached over a run's epochs (resumed runs included)."""
+    values = [point.value for point in client.get_metric_history(run_id, metric)]
+    return (max if higher_is_better else min)(values) if values else None
+
+
+def _reason_alias_stays(client, name: str, alias: str, score: Score) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = client.get_model_version_by_alias(name, alias)
+        theirs = client.get_run(current.run_id).data.metrics.get(score.metric) if current.run_id else None
+    except MlflowException:
+        return None  # no alias yet, or its run is gone: nothing to defend
+    if theirs is None:
+        return None
+    ours_is_worse = score.value < theirs if score.higher_is_better else score.value > theirs
+    if not ours_is_worse:
+        return None
+    return (
+        f"version {current.version} is better on {score.metric} ({theirs:.4f} vs {score.value:.4f}); "
+        f"`python -m app promote --run-id RUN` moves it anyway"
+    )
 
 
 def _first_line(err: Exception) -> str:

@@ -22,7 +22,7 @@ class TrainResult:
     test_loss: float
     epochs: int
     model_uri: str
-    registered: str | None  # "name/version@alias" when registered
+    registered: str | None  # "name/version@alias", or "name/version (alias 'x' stays: why)"
     role: str = "chief"  # "worker" for the non-chief processes of a multi-worker run (they log nothing)
 
 
@@ -144,6 +144,9 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         mlflow.log_metrics(
             {"train_seconds": outcome.train_seconds, "train_images_per_second": outcome.images_per_second}
         )
+        score = _validation_score(mlflow, run.info.run_id, cfg.train.monitor)
+        if score:
+            mlflow.log_metric(score.metric, score.value)
         mlflow.log_artifacts(str(run_dir / "reports"), "reports")
 
         keras_path = run_dir / "model.keras"
@@ -164,8 +167,12 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         registered = None
         if cfg.tracking.register_model:
             name = cfg.tracking.registered_model or f"{cfg.dataset_name()}-classifier"
-            version = tracking.register(mlflow, info.model_uri, name, cfg.tracking.alias)
-            registered = f"{name}/{version.version}@{cfg.tracking.alias}"
+            policy_score = score if cfg.tracking.alias_policy == "if_better" else None
+            alias = cfg.tracking.alias
+            version, alias_stays = tracking.register(mlflow, info.model_uri, name, alias, policy_score)
+            registered = f"{name}/{version.version}" + (
+                f" (alias '{alias}' stays: {alias_stays})" if alias_stays else f"@{alias}"
+            )
 
     return TrainResult(
         run_id=run.info.run_id,
@@ -176,6 +183,17 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         model_uri=info.model_uri,
         registered=registered,
     )
+
+
+def _validation_score(mlflow, run_id: str, monitor: str):
+    """best_<monitor> over every epoch of the run (resumed ones too): what the kept weights scored."""
+    from mlflow import MlflowClient
+
+    from pipelines import tracking
+
+    higher_is_better = monitor != "val_loss"
+    best = tracking.best_of_run(MlflowClient(), run_id, monitor, higher_is_better)
+    return tracking.Score(f"best_{monitor}", best, higher_is_better) if best is not None else None
 
 
 def _input_example(image):

@@ -27,12 +27,11 @@ def run(args) -> int:
     from pipelines.compare import compare_runs, log_comparison
 
     mlflow = tracking.connect()
-    if args.experiment:
-        experiment = args.experiment
-    else:
+    experiment = args.experiment or tracking.experiment_name(DEFAULT_EXPERIMENT)
+    if args.data and not args.experiment:
         from app.dataset_choice import experiment_for
 
-        experiment = tracking.experiment_name(experiment_for(args.data) if args.data else DEFAULT_EXPERIMENT)
+        experiment = tracking.experiment_name(experiment_for(args.data))
     table = compare_runs(mlflow, experiment, args.sort_by, args.max_runs)
     if table.empty:
         print(f"no finished runs in experiment '{experiment}'")

@@ -29,6 +29,9 @@ def load_model(mlflow, uri: str):
     """Load a pyfunc, turning MLflow's multi-line errors into one line for the CLI."""
     from mlflow.exceptions import MlflowException
 
+    from pipelines.tracking import keep_project_packages_first
+
+    keep_project_packages_first()
     try:
         return mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as err:

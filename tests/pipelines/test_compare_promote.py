@@ -71,6 +71,9 @@ def test_compare_sorts_runs_and_logs_the_plot(runs, capsys):
     assert Image.open(png).size[0] > 400
     # The comparison run itself is not a training run: it never shows up in the table.
     assert len(compare_runs(mlflow, "digits")) == 4
+    # `--data` finds the experiment that training on that data logs to (make train-all).
+    assert main(["compare", "--data", "digits", "--no-log"]) == 0
+    assert "experiment 'digits': 4 run(s)" in capsys.readouterr().out
 
     with pytest.raises(ValueError, match="not one of"):
         compare_runs(mlflow, "digits", "accuracy_typo")
@@ -110,3 +113,39 @@ def test_promote_moves_the_alias_and_never_to_a_broken_version(runs):
     # The champion really serves: it loads and predicts.
     loaded = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
     assert loaded.predict(loaded.input_example)["label"][0] in [str(d) for d in range(10)]
+
+
+def test_training_registers_every_version_but_moves_the_alias_only_to_a_better_one(runs):
+    from mlflow import MlflowClient
+
+    mlflow, ids = runs
+    client = MlflowClient()
+
+    def register(run: str, value: float, higher_is_better: bool = True, metric: str = "val_accuracy"):
+        score = tracking.Score(metric, value, higher_is_better)
+        return tracking.register(mlflow, f"runs:/{ids[run]}/model", NAME, "champion", score)
+
+    def champion_run() -> str:
+        return client.get_model_version_by_alias(NAME, "champion").run_id
+
+    first, stays = register("middle", 0.80)  # no champion yet: it takes the alias
+    assert stays is None and champion_run() == ids["middle"]
+
+    worse, stays = register("worst", 0.70)
+    assert worse.version != first.version  # registered all the same
+    assert stays.startswith(f"version {first.version} is better on val_accuracy (0.8000 vs 0.7000)")
+    assert champion_run() == ids["middle"]
+
+    better, stays = register("best", 0.90)
+    assert stays is None and champion_run() == ids["best"]
+
+    # Lower is better for a loss: "middle" logged train_seconds 3.0; 2.0 beats it, 4.0 does not.
+    client.set_registered_model_alias(NAME, "champion", first.version)
+    _, stays = register("worst", 4.0, higher_is_better=False, metric="train_seconds")
+    assert "3.0000 vs 4.0000" in stays and champion_run() == ids["middle"]
+    _, stays = register("worst", 2.0, higher_is_better=False, metric="train_seconds")
+    assert stays is None and champion_run() == ids["worst"]
+
+    # Without a score (alias_policy: always, and promote) the newest always takes it.
+    _, stays = tracking.register(mlflow, f"runs:/{ids['middle']}/model", NAME, "champion")
+    assert stays is None and champion_run() == ids["middle"]
