@@ -64,7 +64,7 @@ train-inception: $(STAMP) ## train the Inception-style family on DATA and log it
 train-all: train-mlp train-vgg train-inception ## all three families on the same DATA, then compare them
 	$(PY) -m app compare --data "$(DATA)"
 
-bench-accuracy: $(STAMP) ## flowers time-to-accuracy: TF tutorial recipe vs our 3 families, 10 min each (~1 h)
+bench-accuracy: $(STAMP) ## flowers time-to-accuracy: TF tutorial recipe vs our 3 families, 10 min each (~45 min)
 	$(PY) bench/accuracy.py $(ARGS)
 
 .PHONY: evaluate gradient-demo
