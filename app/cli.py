@@ -9,6 +9,8 @@ import importlib
 import logging
 import sys
 
+from data.errors import first_line
+
 # Each module defines `add_parser(subparsers)`, which registers its command and handler.
 COMMAND_MODULES = [
     "app.commands.train",
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ValueError, FileNotFoundError, RuntimeError, ConnectionError) as err:
         # Expected failures (bad config, bad data, unreachable server) are one line, no traceback.
-        print(f"error: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}", file=sys.stderr)
+        print(f"error: {first_line(err)}", file=sys.stderr)
         return 1
 
 

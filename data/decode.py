@@ -8,6 +8,8 @@ import io
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from data.errors import first_line
+
 DEFAULT_MAX_PIXELS = 40_000_000
 
 
@@ -39,7 +41,7 @@ def decode_image(
     except UnidentifiedImageError:
         raise DecodeError("not an image (unrecognized format)") from None
     except Image.DecompressionBombError as err:
-        raise DecodeError(f"image over the pixel limit ({_first_line(err)})") from None
+        raise DecodeError(f"image over the pixel limit ({first_line(err, 120)})") from None
     except Exception as err:  # Pillow's plugins raise OSError, SyntaxError, struct.error, ...
         raise DecodeError(_reason(err)) from None
     return resize_array(pixels, image_size, resize)
@@ -108,8 +110,3 @@ def match_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     rgb = pixels[..., :3].astype(np.float32)
     gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return np.clip(gray + 0.5, 0, 255).astype(np.uint8)[..., None]
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:120] if text else type(err).__name__

@@ -16,6 +16,7 @@ import numpy as np
 from data.config import DataConfig
 from data.dataset import ImageSet, Loaded, fingerprint
 from data.decode import match_channels, resize_array
+from data.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class KerasSource:
         try:
             return getattr(keras.datasets, self.name).load_data()
         except Exception as err:  # urllib, HTTP, hash and archive errors all mean "not available"
-            reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+            reason = first_line(err, 120)
             raise ValueError(
                 f"keras dataset '{self.name}' is not cached in {self.cache} (needs {CACHE_FILES[self.name][0]}"
                 f"{', ...' if len(self.paths) > 1 else ''}) and could not be downloaded ({reason}); "

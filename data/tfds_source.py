@@ -14,6 +14,7 @@ import numpy as np
 from data.config import DataConfig
 from data.dataset import ImageSet, Loaded, fingerprint
 from data.decode import DecodeError, decode_image
+from data.errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class TfdsSource:
         try:
             self.builder.download_and_prepare()
         except Exception as err:  # no network, missing extras, ...: all mean "not available here"
-            reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+            reason = first_line(err, 120)
             raise ValueError(
                 f"TFDS dataset '{self.name}' is not prepared in {self.data_dir} and could not be downloaded "
                 f"({type(err).__name__}: {reason}); prepare it once with network (tfds build {self.name}) "

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from data.config import DataConfig
+from data.errors import first_line
 from models.config import ModelConfig
 from pipelines.augment_config import AugmentConfig
 from pipelines.train_config import TrainConfig
@@ -81,7 +82,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {str(err).splitlines()[0]}") from None
+        raise ConfigError(f"config file '{path}' is not valid YAML: {first_line(err)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of sections, not {type(raw).__name__}")
     for item in overrides:

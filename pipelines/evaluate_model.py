@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from data.errors import first_line
+
 log = logging.getLogger(__name__)
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -37,7 +39,7 @@ def load_logged_model(reference: str):
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except Exception as err:  # MlflowException, OSError: one line for the user either way
-        raise ValueError(f"cannot load model '{reference}': {str(err).splitlines()[0]}") from None
+        raise ValueError(f"cannot load model '{reference}': {first_line(err)}") from None
     keras_files, meta_files = sorted(local.rglob("*.keras")), sorted(local.rglob("serving_meta.json"))
     if not keras_files or not meta_files:
         raise ValueError(f"model '{reference}' has no Keras file and serving metadata; was it logged by this app?")

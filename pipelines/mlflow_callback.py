@@ -4,6 +4,8 @@ import logging
 
 import keras
 
+from data.errors import first_line
+
 log = logging.getLogger(__name__)
 
 
@@ -29,5 +31,4 @@ class MlflowMetrics(keras.callbacks.Callback):
             self.mlflow.log_metrics(metrics, step=epoch)
         except Exception as err:  # any transport error: keep training, keep the weights
             self.failed = True
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            log.error("MLflow stopped answering at epoch %d; training goes on untracked: %s", epoch, first_line)
+            log.error("MLflow stopped answering at epoch %d; training goes on untracked: %s", epoch, first_line(err))

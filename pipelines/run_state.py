@@ -10,6 +10,8 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
+from data.errors import first_line
+
 log = logging.getLogger(__name__)
 
 BACKUP_DIR = "backup"
@@ -59,7 +61,7 @@ def tracked_run(mlflow, run_dir: Path, start_epoch: int):
         try:
             yield run
         except BaseException as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            reason = first_line(err)
             mlflow.set_tags({"failure_reason": reason[:4000], "failure_type": type(err).__name__})
             mlflow.end_run("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
             backup = run_dir / BACKUP_DIR

@@ -8,6 +8,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import NamedTuple
 
+from data.errors import first_line
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +143,7 @@ def register(mlflow, model_uri: str, name: str, alias: str, score: "Score | None
         flavors = mlflow.models.get_model_info(model_uri).flavors
     except (MlflowException, OSError) as err:
         raise RuntimeError(
-            f"'{model_uri}' is not a loadable MLflow model ({_first_line(err)}); alias '{alias}' left unchanged"
+            f"'{model_uri}' is not a loadable MLflow model ({first_line(err, 200)}); alias '{alias}' left unchanged"
         ) from None
     if "python_function" not in flavors:
         raise RuntimeError(f"'{model_uri}' has no python_function flavor; alias '{alias}' left unchanged")
@@ -149,7 +151,7 @@ def register(mlflow, model_uri: str, name: str, alias: str, score: "Score | None
         version = mlflow.register_model(model_uri, name)
     except MlflowException as err:
         raise RuntimeError(
-            f"registering '{model_uri}' as '{name}' failed ({_first_line(err)}); alias '{alias}' left unchanged"
+            f"registering '{model_uri}' as '{name}' failed ({first_line(err, 200)}); alias '{alias}' left unchanged"
         ) from None
     client = MlflowClient()
     status = client.get_model_version(name, version.version).status
@@ -196,8 +198,3 @@ def _reason_alias_stays(client, name: str, alias: str, score: Score) -> str | No
         f"version {current.version} is better on {score.metric} ({theirs:.4f} vs {score.value:.4f}); "
         f"`python -m app promote --run-id RUN` moves it anyway"
     )
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:200] if text else type(err).__name__

@@ -29,11 +29,11 @@ def load_model(mlflow, uri: str):
     """Load a pyfunc, turning MLflow's multi-line errors into one line for the CLI."""
     from mlflow.exceptions import MlflowException
 
+    from data.errors import first_line
     from pipelines.tracking import keep_project_packages_first
 
     keep_project_packages_first()
     try:
         return mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as err:
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise ValueError(f"model '{uri}' could not be loaded: {first}") from None
+        raise ValueError(f"model '{uri}' could not be loaded: {first_line(err, 200)}") from None
