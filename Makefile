@@ -41,7 +41,7 @@ ui: $(STAMP) ## the MLflow UI on 127.0.0.1:5000 over the embedded store
 
 bench: $(STAMP) ## run every benchmark in bench/ (bench_*.py); JSON goes to bench/results/
 	@mkdir -p bench/results
-	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/bench_*.py; do name=$$(basename $$script .py); echo "== bench.$$name"; $(PY) -m bench.$$name || exit 1; done
 
 .PHONY: preview
 PREVIEW ?= augment_preview.png
@@ -65,7 +65,7 @@ train-all: train-mlp train-vgg train-inception ## all three families on the same
 	$(PY) -m app compare --data "$(DATA)"
 
 bench-accuracy: $(STAMP) ## flowers time-to-accuracy: TF tutorial recipe vs our 3 families, 10 min each (~45 min)
-	$(PY) bench/accuracy.py $(ARGS)
+	$(PY) -m bench.accuracy $(ARGS)
 
 .PHONY: evaluate gradient-demo
 MODEL ?= models:/digits-classifier@champion

@@ -32,7 +32,7 @@ def test_nested_override_reaches_sub_section():
 
 
 @pytest.mark.parametrize(
-    "override, fragments",
+    ("override", "fragments"),
     [
         ("model.hiden_units=[1]", ["model.hiden_units", "did you mean 'model.hidden_units'"]),
         ("modle.name=mlp", ["modle", "did you mean 'model'"]),
@@ -55,7 +55,7 @@ def test_bad_values_give_one_line_naming_key_and_choices(override, fragments):
 
 
 def test_missing_file_lists_shipped_configs(tmp_path):
-    with pytest.raises(ConfigError, match="digits_mlp.yaml"):
+    with pytest.raises(ConfigError, match=r"digits_mlp\.yaml"):
         load_config(tmp_path / "nope.yaml")
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pipelines.augment import PRESETS, build_augmenter, transform_names
-from pipelines.augment_config import AugmentConfig, TransformSpec
+from pipelines.config.augment import AugmentConfig, TransformSpec
+from pipelines.inputs.augment import PRESETS, build_augmenter, transform_names
 
 # The transforms the course material shows, plus the geometric ones and noise/dropout.
 COURSE_TRANSFORMS = [
@@ -34,13 +34,14 @@ def photo(seed=0, size=32):
     return np.clip(base + rng.normal(0, 20, (size, size, 3)), 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("name, params", COURSE_TRANSFORMS)
+@pytest.mark.parametrize(("name", "params"), COURSE_TRANSFORMS)
 def test_each_named_transform_builds_runs_and_changes_the_image(name, params):
     cfg = AugmentConfig(preset="none", transforms=[TransformSpec(name=name, params={**params, "p": 1.0})])
     augmenter = build_augmenter(cfg, (32, 32), seed=1)
     image = photo()
     out = augmenter(image=image)["image"]
-    assert out.shape == image.shape and out.dtype == np.uint8
+    assert out.shape == image.shape
+    assert out.dtype == np.uint8
     assert not np.array_equal(out, image), f"{name} with p=1 left the image unchanged"
 
 
@@ -95,7 +96,7 @@ def test_same_seed_same_stream_other_seed_other_stream():
 
 
 @pytest.mark.parametrize(
-    "spec, fragments",
+    ("spec", "fragments"),
     [
         (TransformSpec(name="RandomBrightness"), ["'RandomBrightness' is unknown", "did you mean", "RGBShift"]),
         (TransformSpec(name="Blur", params={"blur_limt": 3}), ["'Blur'", "blur_limt"]),
@@ -154,4 +155,6 @@ def test_preview_augment_command_writes_the_grid(tmp_path):
         text=True,
         timeout=120,
     )
-    assert bad.returncode == 1 and "did you mean 'Blur'" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1
+    assert "did you mean 'Blur'" in bad.stderr
+    assert "Traceback" not in bad.stderr

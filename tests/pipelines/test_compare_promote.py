@@ -52,7 +52,7 @@ def runs(mlflow_store, tmp_path):
 
 def test_compare_sorts_runs_and_logs_the_plot(runs, capsys):
     from app.cli import main
-    from pipelines.compare import compare_runs
+    from pipelines.tracking.compare import compare_runs
 
     mlflow, ids = runs
     table = compare_runs(mlflow, "digits", "val_accuracy")
@@ -82,13 +82,14 @@ def test_compare_sorts_runs_and_logs_the_plot(runs, capsys):
 def test_promote_moves_the_alias_and_never_to_a_broken_version(runs):
     from mlflow import MlflowClient
 
-    from pipelines.promote import promote
+    from pipelines.tracking.promote import promote
 
     mlflow, ids = runs
     client = MlflowClient()
     # Best run *with a model*: the higher-scoring run without one is passed over.
     first = promote(mlflow, NAME, experiment="digits")
-    assert first.run_id == ids["best"] and first.previous_version is None
+    assert first.run_id == ids["best"]
+    assert first.previous_version is None
     assert client.get_model_version_by_alias(NAME, "champion").run_id == ids["best"]
 
     second = promote(mlflow, NAME, run_id=ids["worst"])
@@ -129,23 +130,28 @@ def test_training_registers_every_version_but_moves_the_alias_only_to_a_better_o
         return client.get_model_version_by_alias(NAME, "champion").run_id
 
     first, stays = register("middle", 0.80)  # no champion yet: it takes the alias
-    assert stays is None and champion_run() == ids["middle"]
+    assert stays is None
+    assert champion_run() == ids["middle"]
 
     worse, stays = register("worst", 0.70)
     assert worse.version != first.version  # registered all the same
     assert stays.startswith(f"version {first.version} is better on val_accuracy (0.8000 vs 0.7000)")
     assert champion_run() == ids["middle"]
 
-    better, stays = register("best", 0.90)
-    assert stays is None and champion_run() == ids["best"]
+    _better, stays = register("best", 0.90)
+    assert stays is None
+    assert champion_run() == ids["best"]
 
     # Lower is better for a loss: "middle" logged train_seconds 3.0; 2.0 beats it, 4.0 does not.
     client.set_registered_model_alias(NAME, "champion", first.version)
     _, stays = register("worst", 4.0, higher_is_better=False, metric="train_seconds")
-    assert "3.0000 vs 4.0000" in stays and champion_run() == ids["middle"]
+    assert "3.0000 vs 4.0000" in stays
+    assert champion_run() == ids["middle"]
     _, stays = register("worst", 2.0, higher_is_better=False, metric="train_seconds")
-    assert stays is None and champion_run() == ids["worst"]
+    assert stays is None
+    assert champion_run() == ids["worst"]
 
     # Without a score (alias_policy: always, and promote) the newest always takes it.
     _, stays = tracking.register(mlflow, f"runs:/{ids['middle']}/model", NAME, "champion")
-    assert stays is None and champion_run() == ids["middle"]
+    assert stays is None
+    assert champion_run() == ids["middle"]

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from models import build_compile_args, build_model, build_training_model
 from models.config import LossConfig, ModelConfig
-from pipelines.custom_loop import fit_with_custom_loop
+from pipelines.training.distributed.custom_loop import fit_with_custom_loop
 
 
 @pytest.mark.slow
@@ -38,7 +38,8 @@ def test_custom_loop_trains_inception_with_auxiliary_classifiers():
         steps_per_epoch=3,
         initial_epoch=0,
         callbacks=[],
-        top_k=2,
+        task="multiclass",
+        top_k=None,
         jit_compile=False,
         verbose=0,
     )
