@@ -5,6 +5,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from pipelines.config import DEFAULT_CONFIG, ConfigError, flatten, load_config
 from tests.conftest import ROOT
@@ -92,3 +93,20 @@ def test_cli_config_error_is_one_line_without_traceback():
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: unknown config key 'model.hiden_units'")
+
+
+def test_show_config_accepts_family_and_data_like_train(tmp_path):
+    from tests.helpers import app_command, run_cli
+
+    (tmp_path / "photos").mkdir()
+    out = run_cli(app_command("show-config", "--family", "vgg", "--data", str(tmp_path / "photos"), "train.epochs=3"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    shown = yaml.safe_load(out.stdout)
+    assert shown["model"]["name"] == "vgg"
+    assert shown["data"]["path"] == str((tmp_path / "photos").resolve())
+    assert shown["train"]["epochs"] == 3
+
+
+def test_a_key_without_its_section_points_at_the_section():
+    with pytest.raises(ConfigError, match=r"unknown config key 'epochs'; did you mean 'train\.epochs'\?"):
+        load_config(None, ["epochs=5"])
