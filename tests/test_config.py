@@ -1,14 +1,12 @@
 """Config parsing, overrides and every error path: one line naming key, value and what is allowed."""
 
-import subprocess
-import sys
 import time
 
 import pytest
 import yaml
 
 from pipelines.config import DEFAULT_CONFIG, ConfigError, flatten, load_config
-from tests.conftest import ROOT
+from tests.helpers import app_command, run_cli
 
 
 def test_default_config_loads_typed():
@@ -75,7 +73,7 @@ def test_flatten_gives_dotted_keys():
 
 def test_cli_help_is_fast_and_lists_train():
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    out = run_cli(app_command("--help"), timeout=30)
     elapsed = time.perf_counter() - started
     assert out.returncode == 0
     assert "train" in out.stdout
@@ -83,13 +81,7 @@ def test_cli_help_is_fast_and_lists_train():
 
 
 def test_cli_config_error_is_one_line_without_traceback():
-    out = subprocess.run(
-        [sys.executable, "-m", "app", "train", "model.hiden_units=[1]"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = run_cli(app_command("train", "model.hiden_units=[1]"), timeout=60)
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: unknown config key 'model.hiden_units'")
