@@ -11,7 +11,7 @@ CONFIG ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test lint format ui bench
+.PHONY: help install train test test-fast lint format ui bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  make %-16s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ train: $(STAMP) ## train the default experiment (MLP on the embedded digits) and
 
 test: $(STAMP) chromium ## run the whole test suite, offline (installs Debian chromium for the browser test)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## the suite without the tests marked slow (end-to-end runs, servers, browser)
+	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

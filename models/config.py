@@ -55,10 +55,10 @@ class ModelConfig(BaseModel):
     task: Literal[TASKS] = "multiclass"
 
     # Shared by every family.
-    activation: str = "relu"
+    activation: Literal[ACTIVATIONS] = "relu"
     leaky_relu_slope: float = Field(default=0.01, gt=0.0, lt=1.0, description="negative slope of leaky_relu")
     maxout_pieces: int = Field(default=2, ge=2, le=8, description="k linear pieces per maxout unit")
-    initializer: str = "he_normal"
+    initializer: Literal[tuple(INITIALIZERS)] = "he_normal"
     batch_norm: bool = True
     dropout: float = Field(default=0.2, ge=0.0, lt=1.0, description="dropout before each dense layer")
     l1: float = Field(default=0.0, ge=0.0, description="L1 penalty on every kernel")
@@ -91,20 +91,6 @@ class ModelConfig(BaseModel):
 
         if value not in family_names():
             raise ValueError(f"unknown model family; choose one of {', '.join(family_names())}")
-        return value
-
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, value: str) -> str:
-        if value not in ACTIVATIONS:
-            raise ValueError(f"unknown activation; choose one of {', '.join(ACTIVATIONS)}")
-        return value
-
-    @field_validator("initializer")
-    @classmethod
-    def _known_initializer(cls, value: str) -> str:
-        if value not in INITIALIZERS:
-            raise ValueError(f"unknown initializer; choose one of {', '.join(INITIALIZERS)}")
         return value
 
     @field_validator("hidden_units")

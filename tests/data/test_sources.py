@@ -280,3 +280,17 @@ def test_tfds_known_but_unprepared_dataset_offline_fails_fast_in_one_line(tfds_d
     assert "TFDS dataset 'mnist' is not prepared in" in str(err.value)
     assert "\n" not in str(err.value)
     assert time.perf_counter() - started < 60
+
+
+def test_tiff_photos_are_trained_on_and_batch_predict_reads_the_same_types(tmp_path):
+    from app.batch_predict import expand_paths
+
+    root = make_folder(tmp_path / "ds", {"cat": 10, "dog": 10})
+    for i in range(3):
+        Image.fromarray(np.full((12, 12, 3), 30 * i, np.uint8)).save(root / "dog" / f"scan{i}.tiff")
+    splits = load_splits(folder_cfg(root), seed=1)
+    ids = splits.train.ids + splits.val.ids + splits.test.ids
+    assert sorted(i for i in ids if i.endswith(".tiff")) == [f"dog/scan{i}.tiff" for i in range(3)]
+    assert not splits.skipped
+    predicted = sorted(p.name for p in expand_paths([str(root / "dog")]))
+    assert predicted == sorted([f"{i}.png" for i in range(10)] + [f"scan{i}.tiff" for i in range(3)])

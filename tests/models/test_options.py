@@ -164,9 +164,11 @@ def test_binary_task_needs_two_classes():
         build_model(tiny_config("mlp", task="binary"), SMALL, 5)
 
 
-def test_top_k_is_never_trivially_one():
+def test_one_top_k_rule_and_no_top_k_metric_below_four_classes():
     from models.heads import top_k
 
-    assert [top_k(n) for n in (2, 3, 5, 10, 1000)] == [1, 1, 2, 5, 5]
-    metrics = build_compile_args("multiclass", LossConfig(), 5)["metrics"]
-    assert metrics[1].k == 2
+    assert [top_k(n) for n in (2, 3, 4, 5, 9, 10, 1000)] == [None, None, 2, 2, 4, 5, 5]
+    names = [m.name for m in build_compile_args("multiclass", LossConfig(), 3)["metrics"]]
+    assert names == ["accuracy"]
+    five = build_compile_args("multiclass", LossConfig(), 5)["metrics"]
+    assert [(m.name, getattr(m, "k", None)) for m in five] == [("accuracy", None), ("top_k_accuracy", 2)]

@@ -5,6 +5,7 @@ import pytest
 
 from pipelines.config.augment import AugmentConfig, TransformSpec
 from pipelines.inputs.augment import PRESETS, build_augmenter, transform_names
+from tests.helpers import app_command, run_cli
 
 # The transforms the course material shows, plus the geometric ones and noise/dropout.
 COURSE_TRANSFORMS = [
@@ -128,32 +129,18 @@ def test_transform_names_lists_real_albumentations_classes():
 
 
 def test_preview_augment_command_writes_the_grid(tmp_path):
-    import subprocess
-    import sys
 
     from PIL import Image
 
-    from tests.conftest import ROOT
-
     out_file = tmp_path / "grid.png"
     args = ["preview-augment", "augment.preset=heavy", "data.image_size=[16,16]", "--out", str(out_file)]
-    out = subprocess.run(
-        [sys.executable, "-m", "app", *args, "--originals", "3", "--versions", "5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_cli(app_command(*args, "--originals", "3", "--versions", "5"), timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "3 training images x 5 augmented versions" in out.stdout
     grid = Image.open(out_file)
     assert grid.size == (6 * 68 + 4, 3 * (64 + 14 + 4) + 4)  # 1 original + 5 versions per row, 64-px tiles
-    bad = subprocess.run(
-        [sys.executable, "-m", "app", "preview-augment", "augment.transforms=[{name: Blurr}]", "--out", str(out_file)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    bad = run_cli(
+        app_command("preview-augment", "augment.transforms=[{name: Blurr}]", "--out", str(out_file)), timeout=120
     )
     assert bad.returncode == 1
     assert "did you mean 'Blur'" in bad.stderr

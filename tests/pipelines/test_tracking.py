@@ -1,13 +1,11 @@
 """Tracking against a real `mlflow server` over HTTP, and a server that is down."""
 
-import subprocess
-import sys
 import time
 
 import pytest
 
 from app.model_server import free_port
-from tests.helpers import ROOT, env_for, mlflow_server, run_id_of, train, using_store
+from tests.helpers import app_command, env_for, mlflow_server, run_cli, run_id_of, train, using_store
 
 
 @pytest.mark.slow
@@ -53,14 +51,7 @@ def test_a_down_tracking_server_fails_fast_with_one_line(tmp_path):
 def test_compare_against_a_down_server_is_one_line_too():
     dead = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-m", "app", "compare"],
-        cwd=ROOT,
-        env=env_for(dead),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_cli(app_command("compare"), env=env_for(dead), timeout=120)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("error: MLflow tracking server")
     assert time.monotonic() - started < 30
