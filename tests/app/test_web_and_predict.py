@@ -1,6 +1,7 @@
 """The web page's upload limit and API, and the batch `predict` command (the page in a browser: test_web_page.py)."""
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -64,3 +65,26 @@ def test_predict_writes_a_csv_and_reports_unreadable_files(trained_model, pyfunc
     assert len(top) == 3
     assert top[0].startswith(rows["digit0.png"]["label"] + ":")
     assert 0 < float(rows["digit0.png"]["probability"]) <= 1
+
+
+def test_make_predict_prints_only_the_csv_on_stdout(trained_model, tmp_path):
+    """`make predict PATHS=... > out.csv`: the CSV header is the first line, no echoed command."""
+    images = [tmp_path / f"digit{i}.png" for i in range(2)]
+    for path, pixels in zip(images, digit_pixels(2), strict=True):
+        path.write_bytes(png_bytes(pixels))
+    # -o: never (re)build the venv stamp from a test, whatever the lock file's timestamp.
+    command = [
+        "make",
+        "-o",
+        ".venv/.installed",
+        "predict",
+        f"PATHS={images[0]} {images[1]}",
+        "MODEL_NAME=digits-classifier",
+    ]
+    done = subprocess.run(command, cwd=ROOT, env=env_for(trained_model[0]), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "file,label,probability,top_k,error"
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [Path(r["file"]).name for r in rows] == ["digit0.png", "digit1.png"]
+    assert all(r["label"] and not r["error"] for r in rows)
