@@ -131,8 +131,8 @@ serve-mlflow: $(STAMP) ## the bare mlflow models serve on 127.0.0.1:5001 (no req
 	MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT=30 $(VENV)/bin/mlflow models serve -m models:/$(MODEL_NAME)@champion \
 		--env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
 
-web: $(STAMP) ## web page on 127.0.0.1:8000: upload an image, see MODEL_NAME@champion's top-k classes
-	$(PY) -m app web --model models:/$(MODEL_NAME)@champion --host 127.0.0.1 --port $(WEB_PORT)
+web: $(STAMP) ## web page on 127.0.0.1:WEB_PORT (8000): drop or choose images, see MODEL_NAME@champion's top-k classes
+	$(PY) -m app web --model models:/$(MODEL_NAME)@champion --host 127.0.0.1 --port $(WEB_PORT) $(ARGS)
 
 predict: $(STAMP) ## CSV of predictions for PATHS (files and folders) with MODEL_NAME@champion
 	@$(PY) -m app predict --model models:/$(MODEL_NAME)@champion $(PATHS) $(ARGS)

@@ -4,7 +4,7 @@ import sys
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser("web", help="web page: upload an image, see the model's top-k classes")
+    parser = commands.add_parser("web", help="web page: drop or choose images, see the model's top-k classes")
     parser.add_argument("--model", default="models:/digits-classifier@champion", help="model URI")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000)
