@@ -38,7 +38,7 @@ def open_page(browser, url: str, width: int, height: int = 900):
     """A fresh page at `width` px; returns it once the model's details are shown."""
     page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(url)
-    page.wait_for_function("!document.getElementById('model').textContent.startsWith('Loading')", timeout=30_000)
+    page.wait_for_function("() => !document.getElementById('model').textContent.startsWith('Loading')", timeout=30_000)
     return page
 
 

@@ -11,7 +11,17 @@ from PIL import Image
 
 from tests.app.conftest import MODEL_URI
 from tests.app.test_serving import b64, digit_pixels
-from tests.browser import CHROMIUM, CLASSIFYING, WIDTHS, box, chromium, classify_files, inside, open_page, overlap
+from tests.browser import (
+    CHROMIUM,
+    CLASSIFYING,
+    WIDTHS,
+    box,
+    chromium,
+    classify_files,
+    inside,
+    open_page,
+    overlap,
+)
 from tests.helpers import web_page
 
 pytestmark = [
@@ -171,4 +181,29 @@ def test_keyboard_reaches_the_file_input_and_clears_the_results(page_url, browse
     assert page.locator("#results .card").count() == 0
     assert not page.locator("#toolbar").is_visible()
     assert page.evaluate("document.activeElement.id") == "file"
+    page.close()
+
+
+def test_files_dropped_on_the_page_are_classified(page_url, browser, upload_files):
+    """A real drop event carrying two files (one an image, one not), as a file manager sends it."""
+    page = open_page(browser, page_url, WIDTHS["phone"])
+    files = [{"name": f.name, "bytes": list(f.read_bytes())} for f in (upload_files[0], upload_files[3])]
+    page.evaluate(
+        """files => {
+          const transfer = new DataTransfer();
+          for (const f of files) transfer.items.add(new File([new Uint8Array(f.bytes)], f.name, {type: "image/png"}));
+          const zone = document.getElementById("drop");
+          zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+          window.highlighted = zone.classList.contains("over");
+          zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        }""",
+        files,
+    )
+    page.wait_for_function("() => !document.querySelector('#results .card[aria-busy=true]')", timeout=60_000)
+    assert page.evaluate("window.highlighted")  # the drop zone lit up while dragging over it
+    assert not page.evaluate("document.getElementById('drop').classList.contains('over')")
+    cards = page.locator("#results .card")
+    assert cards.count() == 2
+    assert cards.nth(0).locator(".bar-row").count() == 5
+    assert cards.nth(1).locator(".error").inner_text().startswith("notes.png: not an image")
     page.close()
