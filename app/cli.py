@@ -6,7 +6,6 @@ answer at once.
 
 import argparse
 import importlib
-import logging
 import sys
 
 from data.errors import first_line
@@ -26,6 +25,12 @@ COMMAND_MODULES = [
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app import output
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --verbose anywhere (`python -m app train --verbose`): every command takes it the same way.
+    verbose = "--verbose" in argv
+    argv = [arg for arg in argv if arg != "--verbose"]
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args, unknown = parser.parse_known_args(argv)
@@ -34,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    output.configure(verbose)
     try:
+        if not verbose and args.command in output.TENSORFLOW_COMMANDS:
+            output.import_tensorflow_quietly()
         return args.handler(args) or 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -47,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Train, track and serve image classifiers.")
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="Train, track and serve image classifiers.",
+        epilog="--verbose (anywhere on the line): also show TensorFlow's, Keras' and MLflow's own messages",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(commands)

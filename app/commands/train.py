@@ -16,13 +16,19 @@ def run(args) -> int:
     cfg = load_config(config, overrides)  # validate before paying for TensorFlow
     from pipelines.training.workflow import run_training
 
-    result = run_training(cfg)
+    result = run_training(cfg, overrides)
     if getattr(result, "role", "chief") != "chief":
         print("worker finished (the chief logs the run)")
         return 0
-    print(f"test accuracy: {result.test_accuracy:.4f}  (loss {result.test_loss:.4f}, {result.epochs} epochs)")
-    print(f"run id:        {result.run_id}")
+    # Test loss is plain cross-entropy; val_loss during training includes label smoothing and penalties.
+    print(f"test accuracy: {result.test_accuracy:.4f}  (cross-entropy {result.test_loss:.4f})")
+    if result.best:
+        print(
+            f"best val:      {result.best.metric.removeprefix('best_')} {result.best.value:.4f} at epoch "
+            f"{result.best.epoch} of {result.epochs}, trained in {result.train_seconds:.1f} s"
+        )
+    print(f"run id:        {result.run_id}  ('{result.run_name}')")
     if result.registered:
         print(f"registered:    {result.registered}")
-    print("open the UI:   make ui   (then http://127.0.0.1:5000)")
+    print("next:          make ui (http://127.0.0.1:5000), make compare, make serve")
     return 0

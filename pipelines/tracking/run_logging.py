@@ -72,3 +72,34 @@ def register_served_model(mlflow, model_uri: str, tracking_cfg, default_name: st
     version, alias_stays = register(mlflow, model_uri, name, alias, policy_score)
     stays = f" (alias '{alias}' stays: {alias_stays})" if alias_stays else f"@{alias}"
     return f"{name}/{version.version}{stays}"
+
+
+# Overrides that change where or how a run executes, not what it learns: left out of its name.
+_OPERATIONAL = ("output_dir", "tracking.", "runtime.")
+
+
+def run_name(cfg, overrides=()) -> str:
+    """What sets the run apart, e.g. 'mlp [64] sgd lr=0.05 preset=none': family, its own fields, optimizer,
+    then the command line's other overrides (the config hash is kept as the `config_hash` tag)."""
+    from models.config import ModelConfig, family_fields
+
+    model, optimizer = cfg.model, cfg.train.optimizer
+    fields = family_fields(model.name)
+    parts = [model.name]
+    for i, field in enumerate(fields):
+        value = getattr(model, field)
+        if i == 0:  # the family's defining field (hidden_units, vgg_depth, ...): always shown, bare
+            parts.append(_short(value))
+        elif value != ModelConfig.model_fields[field].default:
+            parts.append(f"{field}={_short(value)}")
+    parts.append(f"{optimizer.name} lr={optimizer.learning_rate:g}")
+    shown = {f"model.{f}" for f in ("name", *fields)} | {"train.optimizer.name", "train.optimizer.learning_rate"}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key not in shown and not key.startswith(_OPERATIONAL):
+            parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
+    return " ".join(parts)
+
+
+def _short(value) -> str:
+    return json.dumps(value) if isinstance(value, list) else str(value)

@@ -95,6 +95,7 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - started
+    _log_early_stop(callbacks)
     epochs_run = len(history.history.get("loss", []))
     images = epochs_run * inputs.steps_per_epoch * inputs.batch_size
     return FitOutcome(
@@ -106,6 +107,25 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
         images_per_second=images / seconds if seconds > 0 else 0.0,
         gradient_health=health,
     )
+
+
+def _log_early_stop(callbacks) -> None:
+    """Keras' EarlyStopping ends a run silently below verbose=1: say when, why and what was kept."""
+    import keras
+
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.EarlyStopping) and callback.stopped_epoch > 0:
+            restored = ", its weights restored" if callback.restore_best_weights else ""
+            log.info(
+                "early stop after epoch %d: %s did not improve for %d epochs; best %.4f at epoch %d%s",
+                callback.stopped_epoch + 1,
+                callback.monitor,
+                callback.patience,
+                callback.best,
+                callback.best_epoch + 1,
+                restored,
+                extra={"stage": True},  # shown in the default terminal output
+            )
 
 
 def _leave_cluster(model, placement: Placement, run_dir: Path, scratch: Path | None):

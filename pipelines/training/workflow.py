@@ -5,9 +5,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.config import ExperimentConfig, flatten
+from pipelines.config import ExperimentConfig, run_params
 
 log = logging.getLogger(__name__)
+STAGE = {"stage": True}  # a line the default terminal output shows (app/output.py)
 
 
 @dataclass
@@ -20,6 +21,9 @@ class TrainResult:
     model_uri: str
     registered: str | None  # "name/version@alias", or "name/version (alias 'x' stays: why)"
     role: str = "chief"  # "worker" for the non-chief processes of a multi-worker run (they log nothing)
+    best: object = None  # registry.Score: best validation value of train.monitor and its epoch
+    train_seconds: float = 0.0
+    run_name: str = ""
 
 
 def run_dir_for(cfg: ExperimentConfig) -> Path:
@@ -28,7 +32,8 @@ def run_dir_for(cfg: ExperimentConfig) -> Path:
     return Path(cfg.output_dir) / f"{cfg.dataset_name()}-{cfg.model.name}-{digest}"
 
 
-def run_training(cfg: ExperimentConfig) -> TrainResult:
+def run_training(cfg: ExperimentConfig, overrides: list[str] | tuple[str, ...] = ()) -> TrainResult:
+    """Train, report, log and register one experiment; `overrides` (the command line's) name the run."""
     from models import inference_model
     from models.optimizers import current_learning_rate
     from pipelines.evaluation.report import write_run_report
@@ -51,6 +56,7 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
     # 1. data -> tf.data inputs; 2. the model.
     inputs = prepare_inputs(cfg.data, cfg.augment, cfg.train, cfg.seed, placement, start_epoch)
     network, model = build_compiled_model(cfg.model, cfg.train, cfg.data.normalization, cfg.runtime.jit_compile, inputs)
+    _log_model_and_device(cfg, model, placement)
     setup = FitSetup(cfg.train, placement, run_dir, start_epoch, cfg.model.task, cfg.runtime.jit_compile)
     if not placement.is_chief:
         # Other workers train in lockstep with the chief but write nothing: no MLflow, no files.
@@ -60,16 +66,18 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     mlflow = setup_mlflow(cfg.tracking.experiment or cfg.dataset_name())
     with run_state.tracked_run(mlflow, run_dir, start_epoch) as run:
+        name = run_logging.run_name(cfg, overrides)
         mlflow.set_tags(
             {
                 "model_family": cfg.model.name,
                 "dataset": cfg.dataset_name(),
                 "fingerprint": inputs.splits.fingerprint,
-                # dataset-model-confighash: stable across resumes, readable in the UI's run list.
-                "mlflow.runName": run_dir.name,
+                # What sets the run apart, in the UI's run list; the hash names its output folder.
+                "mlflow.runName": name,
+                "config_hash": run_dir.name,
             }
         )
-        run_logging.log_run_inputs(mlflow, flatten(cfg), cfg.model_dump(mode="json"), inputs, model, placement)
+        run_logging.log_run_inputs(mlflow, run_params(cfg), cfg.model_dump(mode="json"), inputs, model, placement)
 
         # 3. fit, every epoch logged.
         metrics_callback = MlflowMetrics(mlflow, lambda: current_learning_rate(model.optimizer))
@@ -84,7 +92,7 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         )
         score = validation_score(mlflow.MlflowClient(), run.info.run_id, cfg.train.monitor)
         if score:
-            mlflow.log_metric(score.metric, score.value)
+            mlflow.log_metrics({score.metric: score.value, "best_epoch": score.epoch})
         mlflow.log_artifacts(str(run_dir / "reports"), "reports")
 
         # 5. the served model: main output only (no auxiliary classifiers), raw pixels in; then the registry.
@@ -102,4 +110,24 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         epochs=outcome.last_epoch,
         model_uri=info.model_uri,
         registered=registered,
+        best=score,
+        train_seconds=outcome.train_seconds,
+        run_name=name,
+    )
+
+
+def _log_model_and_device(cfg: ExperimentConfig, model, placement) -> None:
+    from models.config import family_fields
+
+    own = ", ".join(f"{f}={getattr(cfg.model, f)}" for f in family_fields(cfg.model.name))
+    log.info("model: %s (%s), %s parameters", cfg.model.name, own, f"{model.count_params():,}", extra=STAGE)
+    device = placement.describe()
+    log.info(
+        "device: %s, %d replica(s) x %d worker(s), %s (strategy %s)",
+        device["device"],
+        device["num_replicas"],
+        device["num_workers"],
+        device["precision"],
+        device["strategy"],
+        extra=STAGE,
     )
