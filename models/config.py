@@ -93,7 +93,11 @@ class ModelConfig(BaseModel):
     )
     aux_classifiers: bool = Field(default=False, json_schema_extra={"family": "inception"})
     aux_loss_weight: float = Field(
-        default=0.3, ge=0.0, le=1.0, description="weight of each auxiliary loss", json_schema_extra={"family": "inception"}
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="weight of each auxiliary loss",
+        json_schema_extra={"family": "inception"},
     )
 
     @field_validator("name")

@@ -42,7 +42,9 @@ def run(args) -> int:
         return 0
     shown = table.assign(run_id=table["run_id"].str[:8])
     with pd.option_context("display.width", 200, "display.max_columns", None, "display.float_format", "{:.4g}".format):
-        print(f"experiment '{experiment}': {len(table)} run(s), best {SORT_ALIASES.get(args.sort_by, args.sort_by)} first")
+        print(
+            f"experiment '{experiment}': {len(table)} run(s), best {SORT_ALIASES.get(args.sort_by, args.sort_by)} first"
+        )
         print("best_val_accuracy: each run's best epoch (best_epoch), the one its kept weights and the champion use")
         print(shown.to_string(index=False))
     if args.csv:

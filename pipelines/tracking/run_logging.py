@@ -97,7 +97,7 @@ def run_name(cfg, overrides=()) -> str:
     for item in overrides:
         key, _, value = item.partition("=")
         if key not in shown and not key.startswith(_OPERATIONAL):
-            parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
+            parts.append(f"{key.split('.', 1)[-1]}={value}")  # without its section: epochs=5, preset=none
     return " ".join(parts)
 
 

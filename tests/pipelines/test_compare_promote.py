@@ -50,7 +50,10 @@ def test_compare_sorts_runs_and_logs_the_plot(trained):
         good = client(trained["uri"]).get_run(trained["good"]).data.metrics
         assert table.at[0, "best_val_accuracy"] == pytest.approx(good["best_val_accuracy"])
         assert table.at[0, "best_epoch"] == good["best_epoch"]
-        assert table["architecture"].tolist() == ["hidden_units=[64] input_dropout=0.0", "hidden_units=[2] input_dropout=0.0"]
+        assert table["architecture"].tolist() == [
+            "hidden_units=[64] input_dropout=0.0",
+            "hidden_units=[2] input_dropout=0.0",
+        ]
         assert table.at[1, "run_name"].startswith("mlp [2] adam lr=0.0001")  # what sets it apart
         with pytest.raises(ValueError, match="not one of"):
             compare_runs(mlflow, "digits", "accuracy_typo")
