@@ -85,7 +85,7 @@ def run_training(cfg: ExperimentConfig, overrides: list[str] | tuple[str, ...] =
         model = outcome.model  # multi-worker: the chief's plain copy
 
         # 4. the test report (confusion matrix, curves, ...) and the validation score champions are chosen by.
-        test = write_run_report(model, inputs.splits, run_dir, outcome, cfg.train.misclassified_examples)
+        test = write_run_report(model, inputs.splits, run_dir, outcome, cfg.train.misclassified_examples, run_name=name)
         mlflow.log_metrics(test)
         mlflow.log_metrics(
             {"train_seconds": outcome.train_seconds, "train_images_per_second": outcome.images_per_second}
