@@ -18,7 +18,7 @@ def plot_comparison(table: pd.DataFrame, path: Path) -> Path:
     shown = table.head(MAX_RUNS)
     names = [_name(row) for _, row in shown.iterrows()]
     fig, (bars, scatter) = plt.subplots(
-        1, 2, figsize=(14, 1.6 + 0.45 * max(3, len(shown))), gridspec_kw={"width_ratios": [1.2, 1]}
+        1, 2, figsize=(14, 1.6 + 0.45 * max(6, len(shown))), gridspec_kw={"width_ratios": [1.2, 1]}
     )
     _accuracy_bars(bars, shown, names)
     _time_scatter(scatter, shown, names)
@@ -55,12 +55,22 @@ def _accuracy_bars(ax, shown: pd.DataFrame, names: list[str]) -> None:
 
 
 def _time_scatter(ax, shown: pd.DataFrame, names: list[str]) -> None:
+    middle = shown["train_seconds"].median()
     for family, group in shown.groupby(shown["model"].fillna("?")):
         ax.scatter(group["train_seconds"], group["test_accuracy"], label=family, s=50)
         for i in group.index:
             x, y = group.at[i, "train_seconds"], group.at[i, "test_accuracy"]
             if pd.notna(x) and pd.notna(y):
-                ax.annotate(names[i], (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8)
+                right = x > middle  # labels point inwards, so none runs off the panel
+                offset = (-6, 4) if right else (6, 4)
+                ax.annotate(
+                    names[i],
+                    (x, y),
+                    xytext=offset,
+                    textcoords="offset points",
+                    fontsize=8,
+                    ha="right" if right else "left",
+                )
     ax.set_xlabel("training time (s)")
     ax.set_ylabel("test accuracy")
     ax.set_title("test accuracy against training time")
