@@ -97,9 +97,8 @@ EVAL_DATA ?= pipelines/configs/digits_mlp.yaml
 evaluate: $(STAMP) ## evaluation report for MODEL (models:/... or run id) on EVAL_DATA (config or folder)
 	@$(PY) -m app evaluate --model $(MODEL) --data $(EVAL_DATA)
 
-gradient-demo: $(STAMP) ## vanishing (deep sigmoid) vs healthy (ReLU + He) gradients, logged to MLflow
-	$(PY) -m app train pipelines/configs/gradient_demo_sigmoid.yaml $(ARGS)
-	$(PY) -m app train pipelines/configs/gradient_demo_relu.yaml $(ARGS)
+gradient-demo: $(STAMP) ## vanishing (deep sigmoid) vs healthy (ReLU + He) gradients: both runs in MLflow, gradient_demo.png
+	$(PY) -m app gradient-demo $(ARGS)
 
 # --- tracking server, compare/promote, serving, web page, batch predict ---
 .PHONY: chromium mlflow-server compare promote serve serve-mlflow web predict

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "app.commands.predict",
     "app.commands.web",
     "app.commands.preview_augment",
+    "app.commands.gradient_demo",
 ]
 
 

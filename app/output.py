@@ -17,7 +17,7 @@ import warnings
 
 STAGE = {"stage": True}  # log.info(..., extra=STAGE): shown without --verbose
 # Commands that import TensorFlow: imported quietly up front in the default mode.
-TENSORFLOW_COMMANDS = ("train", "evaluate", "preview-augment")
+TENSORFLOW_COMMANDS = ("train", "evaluate", "preview-augment", "gradient-demo")
 # Third-party warnings that say nothing to our users (we pass tf.data, our pyfunc takes any input).
 NOISE_WARNINGS = (
     r"`shuffle=True` was passed",

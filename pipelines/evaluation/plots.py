@@ -165,3 +165,20 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_gradient_demo(runs: dict[str, dict[str, float]], low: float, path: Path) -> Path:
+    """Several runs' per-layer gradient norms on one log axis: e.g. deep sigmoid beside ReLU + He."""
+    layers = list(next(iter(runs.values()))) if runs else []
+    fig, ax = plt.subplots(figsize=(max(7, 0.55 * len(layers) + 3), 4.5))
+    for label, norms in runs.items():
+        ax.plot(range(len(layers)), [max(norms.get(layer, np.nan), 1e-30) for layer in layers], marker="o", label=label)
+    ax.set_xticks(range(len(layers)), [layer.split("/")[-1].removeprefix("dense") for layer in layers], fontsize=9)
+    ax.axhline(low, color="red", linestyle="--", linewidth=1, label=f"vanishing < {low:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("dense layer (input -> output; last = predictions)")
+    ax.set_ylabel("gradient L2 norm")
+    ax.set_title("the same deep MLP: sigmoid gradients vanish toward the input, ReLU + He keeps them")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both", axis="y")
+    return _save(fig, path)

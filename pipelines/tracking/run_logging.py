@@ -92,8 +92,13 @@ def run_name(cfg, overrides=()) -> str:
             parts.append(_short(value))
         elif value != ModelConfig.model_fields[field].default:
             parts.append(f"{field}={_short(value)}")
+    if model.activation != ModelConfig.model_fields["activation"].default:
+        parts.append(model.activation)  # sigmoid vs relu: what the gradient demo's two runs differ in
     parts.append(f"{optimizer.name} lr={optimizer.learning_rate:g}")
-    shown = {f"model.{f}" for f in ("name", *fields)} | {"train.optimizer.name", "train.optimizer.learning_rate"}
+    shown = {f"model.{f}" for f in ("name", "activation", *fields)} | {
+        "train.optimizer.name",
+        "train.optimizer.learning_rate",
+    }
     for item in overrides:
         key, _, value = item.partition("=")
         if key not in shown and not key.startswith(_OPERATIONAL):
@@ -102,4 +107,6 @@ def run_name(cfg, overrides=()) -> str:
 
 
 def _short(value) -> str:
+    if isinstance(value, list) and len(value) > 3 and len(set(value)) == 1:
+        return f"[{value[0]}]x{len(value)}"  # twelve equal layers: [64]x12
     return json.dumps(value) if isinstance(value, list) else str(value)
