@@ -16,8 +16,8 @@ import sys
 import warnings
 
 STAGE = {"stage": True}  # log.info(..., extra=STAGE): shown without --verbose
-# Commands that import TensorFlow: imported quietly up front in the default mode.
-TENSORFLOW_COMMANDS = ("train", "evaluate", "preview-augment", "gradient-demo")
+# Commands that import TensorFlow (training, or a model loaded in-process): imported quietly up front.
+TENSORFLOW_COMMANDS = ("train", "evaluate", "preview-augment", "gradient-demo", "predict", "web")
 # Third-party warnings that say nothing to our users (we pass tf.data, our pyfunc takes any input).
 NOISE_WARNINGS = (
     r"`shuffle=True` was passed",
