@@ -33,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     verbose = "--verbose" in argv
     argv = [arg for arg in argv if arg != "--verbose"]
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else argv
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         reject_unknown(parser, args, unknown, argv)
