@@ -86,9 +86,17 @@ def running(command: list[str], health_url: str, log_path: Path, env: dict, time
 
 
 @contextmanager
-def mlflow_server(workdir: Path):
+def mlflow_server(workdir: Path, port: int | None = None):
     """`mlflow server` with a SQLite backend and proxied artifacts; yields its URL."""
-    port = free_port()
+    with mlflow_server_process(workdir, port) as (url, _):
+        yield url
+
+
+@contextmanager
+def mlflow_server_process(workdir: Path, port: int | None = None):
+    """`mlflow_server`, yielding (URL, process) for tests that kill it; the same `workdir` and
+    `port` again is the same server restarted (same store, same URL)."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
         str(Path(PYTHON).with_name("mlflow")), "server",
@@ -96,8 +104,8 @@ def mlflow_server(workdir: Path):
         "--artifacts-destination", str(workdir / "server-artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    with running(command, f"{url}/health", workdir / "mlflow-server.log", env_for(url)):
-        yield url
+    with running(command, f"{url}/health", workdir / "mlflow-server.log", env_for(url)) as process:
+        yield url, process
 
 
 @contextmanager

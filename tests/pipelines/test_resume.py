@@ -41,7 +41,8 @@ def test_sigkill_then_same_command_resumes_the_same_run(mlflow_store, tmp_path):
     assert not (run_dir / "backup").exists()  # a finished run needs no backup
 
 
-def _kill_after_backup(process: subprocess.Popen, out_dir, min_epoch: int) -> int:
+def _kill_after_backup(process: subprocess.Popen, out_dir, min_epoch: int, kill: bool = True) -> int:
+    """Wait for a backup of `min_epoch` or later, then SIGKILL the run (unless `kill` is False)."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         assert process.poll() is None, "training ended before it could be killed"
@@ -51,8 +52,9 @@ def _kill_after_backup(process: subprocess.Popen, out_dir, min_epoch: int) -> in
             except (ValueError, KeyError, OSError):
                 continue
             if epoch >= min_epoch:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
+                if kill:
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
                 return epoch
         time.sleep(0.05)
     process.kill()
