@@ -65,3 +65,21 @@ def _wait_for_backup(process, out, min_epoch: int) -> None:
                 pass
         time.sleep(0.05)
     raise AssertionError("no backup appeared in time")
+
+
+def test_the_guard_switches_tracking_off_only_when_the_server_is_gone(mlflow_store, monkeypatch):
+    from app.model_server import free_port
+    from pipelines.tracking.guard import Tracking
+    from tests.helpers import using_store
+
+    with using_store(mlflow_store) as mlflow:
+        guard = Tracking(mlflow)
+        with pytest.raises(Exception, match="not found"):  # a real error of a working store is raised
+            guard.log_metrics({"loss": 1.0}, run_id="0" * 32)
+        assert guard.online
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with using_store(f"http://127.0.0.1:{free_port()}") as mlflow:
+        guard = Tracking(mlflow)
+        assert guard.log_metrics({"loss": 1.0}, run_id="0" * 32) is None  # the server is gone: skipped
+        assert "log_metrics" in guard.lost
+        assert guard.call("anything", lambda: 1 / 0) is None  # and from now on nothing is tried
