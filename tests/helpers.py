@@ -5,10 +5,13 @@ a log file in its temp dir, so a server that dies early fails with the tail of t
 of a bare timeout.
 """
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -154,3 +157,23 @@ def using_store(tracking_uri: str):
 
 def run_id_of(train_output: str) -> str:
     return train_output.split("run id:")[1].split()[0]
+
+
+def wait_for_backup(process: subprocess.Popen, out_dir, min_epoch: int, kill: bool = True) -> int:
+    """Wait for a backup of `min_epoch` or later, then SIGKILL the run (unless `kill` is False)."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "training ended before it could be killed"
+        for metadata in out_dir.glob("*/backup/training_metadata.json"):
+            try:
+                epoch = json.loads(metadata.read_text())["epoch"]
+            except (ValueError, KeyError, OSError):
+                continue
+            if epoch >= min_epoch:
+                if kill:
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
+                return epoch
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError("no backup appeared in time")

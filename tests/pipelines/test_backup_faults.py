@@ -9,8 +9,7 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT
-from tests.helpers import all_runs, run_cli, train_command
-from tests.pipelines.test_resume import _kill_after_backup
+from tests.helpers import all_runs, run_cli, train_command, wait_for_backup
 
 EPOCHS = 6
 
@@ -42,7 +41,7 @@ def test_a_corrupt_backup_is_named_and_never_silently_replaced(mlflow_store, tmp
     out = tmp_path / "out"
     command = train_command(f"train.epochs={EPOCHS}", "train.early_stopping_patience=null", f"output_dir={out}")
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _kill_after_backup(first, out, min_epoch=2)
+    wait_for_backup(first, out, min_epoch=2)
     (run_dir,) = out.iterdir()
     backup, pristine = run_dir / "backup", tmp_path / "pristine"
     shutil.copytree(backup, pristine)
@@ -90,7 +89,7 @@ def test_disk_full_is_one_line_and_the_rerun_resumes_from_the_last_good_backup(m
         command = train_command("train.epochs=12", "model.hidden_units=[512,512]", f"output_dir={out}")
         command.append("train.early_stopping_patience=null")
         first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _kill_after_backup(first, out, min_epoch=2, kill=False)
+        wait_for_backup(first, out, min_epoch=2, kill=False)
         (run_dir,) = out.iterdir()
         filler = disk / "filler"
         with open(filler, "wb") as f, contextlib.suppress(OSError):  # the disk fills up, to the last byte

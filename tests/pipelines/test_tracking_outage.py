@@ -4,13 +4,21 @@ import json
 import os
 import signal
 import subprocess
-import time
 from urllib.parse import urlparse
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.helpers import all_runs, client, env_for, mlflow_server, mlflow_server_process, run_cli, train_command
+from tests.helpers import (
+    all_runs,
+    client,
+    env_for,
+    mlflow_server,
+    mlflow_server_process,
+    run_cli,
+    train_command,
+    wait_for_backup,
+)
 
 EPOCHS = 12
 
@@ -22,7 +30,7 @@ def test_server_killed_mid_run_then_same_command_logs_the_finished_run(tmp_path)
     command = train_command(f"train.epochs={EPOCHS}", "train.early_stopping_patience=null", f"output_dir={out}")
     with mlflow_server_process(store) as (url, server), open(tmp_path / "train.log", "w+") as log:
         training = subprocess.Popen(command, cwd=ROOT, env=env_for(url), stdout=log, stderr=subprocess.STDOUT)
-        _wait_for_backup(training, out, min_epoch=2)
+        wait_for_backup(training, out, min_epoch=2, kill=False)
         os.killpg(server.pid, signal.SIGKILL)  # the server dies, no goodbye
         assert training.wait(timeout=600) == 75
         log.seek(0)
@@ -51,20 +59,6 @@ def test_server_killed_mid_run_then_same_command_logs_the_finished_run(tmp_path)
         assert [m.source_run_id for m in models] == [run.info.run_id]
     assert "Epoch 1/" not in second.stdout  # nothing trained again
     assert not (run_dir / "backup").exists()  # logged: the backup has served
-
-
-def _wait_for_backup(process, out, min_epoch: int) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "training ended before the server could be killed"
-        for metadata in out.glob("*/backup/training_metadata.json"):
-            try:
-                if json.loads(metadata.read_text())["epoch"] >= min_epoch:
-                    return
-            except (ValueError, KeyError, OSError):
-                pass
-        time.sleep(0.05)
-    raise AssertionError("no backup appeared in time")
 
 
 def test_the_guard_switches_tracking_off_only_when_the_server_is_gone(mlflow_store, monkeypatch):
