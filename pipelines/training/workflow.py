@@ -100,7 +100,7 @@ def run_training(cfg: ExperimentConfig, backup: str = "latest") -> TrainResult:
         example = inputs.splits.test.images[0]
         logged = tracking.call("log the model", _log_outputs, mlflow, cfg, run_dir, outcome, test, example)
 
-    if logged is None:
+    if logged is None or not tracking.online:  # the server died, at the latest while ending the run
         return TrainResult(run.info.run_id, run.info.experiment_id, float(test["test_accuracy"]),
                            float(test["test_loss"]), outcome.last_epoch, "", None, untracked=tracking.lost,
                            run_dir=str(run_dir))  # fmt: skip
