@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from pipelines.evaluation.metrics import higher_is_better
 from pipelines.tracking.compare import COMPARISON_TAG, SORT_ALIASES, SORTABLE
-from pipelines.tracking.registry import register
+from pipelines.tracking.registry import check_serves, register
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ def promote(
     previous = _alias_version(client, name, alias)
     existing = _version_of_run(client, name, run_id)
     if existing is not None:
+        check_serves(mlflow, f"models:/{name}/{existing}", alias)  # registered once, still must load
         client.set_registered_model_alias(name, alias, existing)
         version = existing
     else:

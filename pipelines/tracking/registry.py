@@ -1,7 +1,9 @@
 """The model registry: register a logged model and move an alias (default `champion`) only when it is safe.
 
-Safe means: the version loads as a pyfunc, is READY, and, under the `if_better` policy, is at
-least as good on validation as the version the alias points at now.
+Safe means: the model loads as a pyfunc the way serving loads it (Keras safe_mode: no Lambda
+layers, no code in the archive) and predicts its own logged input example, its version is
+READY, and, under the `if_better` policy, it is at least as good on validation as the version
+the alias points at now.
 """
 
 import logging
@@ -33,6 +35,7 @@ def register(mlflow, model_uri: str, name: str, alias: str, score: "Score | None
         ) from None
     if "python_function" not in flavors:
         raise RuntimeError(f"'{model_uri}' has no python_function flavor; alias '{alias}' left unchanged")
+    check_serves(mlflow, model_uri, alias)
     try:
         version = _quietly(mlflow.register_model, model_uri, name)
     except MlflowException as err:
@@ -68,6 +71,21 @@ def _quietly(function, *args):
     finally:
         for line in echoed.getvalue().splitlines():
             log.info("mlflow: %s", line)
+
+
+def check_serves(mlflow, model_uri: str, alias: str) -> None:
+    """Load the model as serving will (safe_mode) and predict its logged input example, or raise one line."""
+    from pipelines.tracking.store import keep_project_packages_first
+
+    keep_project_packages_first()
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+        example = model.input_example
+        if example is not None:
+            model.predict(example)
+    except Exception as err:  # anything a server would die of: refuse before the alias moves
+        reason = first_line(err, 200)
+        raise RuntimeError(f"'{model_uri}' cannot be served ({reason}); alias '{alias}' left unchanged") from None
 
 
 class Score(NamedTuple):
