@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "app.commands.predict",
     "app.commands.web",
     "app.commands.preview_augment",
+    "app.commands.tune",
 ]
 
 

@@ -28,7 +28,8 @@ def run_dir_for(cfg: ExperimentConfig) -> Path:
     return Path(cfg.output_dir) / f"{cfg.dataset_name()}-{cfg.model.name}-{digest}"
 
 
-def run_training(cfg: ExperimentConfig) -> TrainResult:
+def run_training(cfg: ExperimentConfig, parent_run_id: str | None = None, extra_callbacks=()) -> TrainResult:
+    """Train one experiment. A search passes its study's `parent_run_id` and a pruning callback."""
     from models import inference_model
     from models.optimizers import current_learning_rate
     from pipelines.evaluation.report import write_run_report
@@ -59,7 +60,7 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     mlflow = setup_mlflow(cfg.tracking.experiment or cfg.dataset_name())
-    with run_state.tracked_run(mlflow, run_dir, start_epoch) as run:
+    with run_state.tracked_run(mlflow, run_dir, start_epoch, parent_run_id) as run:
         mlflow.set_tags(
             {
                 "model_family": cfg.model.name,
@@ -73,7 +74,8 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
 
         # 3. fit, every epoch logged.
         metrics_callback = MlflowMetrics(mlflow, lambda: current_learning_rate(model.optimizer))
-        outcome = train_model(model, inputs, setup, extra_callbacks=[metrics_callback], log_metrics=mlflow.log_metrics)
+        callbacks = [metrics_callback, *extra_callbacks]
+        outcome = train_model(model, inputs, setup, extra_callbacks=callbacks, log_metrics=mlflow.log_metrics)
         model = outcome.model  # multi-worker: the chief's plain copy
 
         # 4. the test report (confusion matrix, curves, ...) and the validation score champions are chosen by.
