@@ -63,11 +63,10 @@ def load_space(path: str | Path, base: dict) -> SearchSpace:
     fixed = raw.pop(FIXED, None) or {}
     if not isinstance(fixed, dict):
         raise SpaceError(f"search space '{path}': '{FIXED}' must map config keys to values")
-    params = tuple(_parse_param(key, spec) for key, spec in raw.items())
-    if not params:
+    if not raw:
         raise SpaceError(f"search space '{path}' has no parameters; e.g. model.dropout: {{float: [0, 0.5]}}")
-    space = SearchSpace(path.stem, params, fixed)
     try:
+        space = SearchSpace(path.stem, tuple(_parse_param(key, spec) for key, spec in raw.items()), fixed)
         check_against_schema(space, base)
     except (ConfigError, SpaceError) as err:
         raise SpaceError(f"search space '{path}': {err}") from None

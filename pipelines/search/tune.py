@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.config import ExperimentConfig, validate
-from pipelines.search.objective import TrialSetup, make_objective
 from pipelines.search.space import SearchSpace, grid, load_space, with_values
 from pipelines.search.study import StudyOptions, check_options, counted_trials, default_storage, open_study
 from pipelines.search.summary import parent_run, register_best, summarize
@@ -56,6 +55,7 @@ def check_tune(cfg: ExperimentConfig, options: TuneOptions) -> tuple[SearchSpace
 def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
     import optuna
 
+    from pipelines.search.objective import TrialSetup, make_objective  # imports Keras: only once checks pass
     from pipelines.tracking.store import experiment_name, setup_mlflow
 
     space, user_base = check_tune(cfg, options)
@@ -69,6 +69,7 @@ def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
     experiment_id = mlflow.get_experiment_by_name(experiment_name(experiment)).experiment_id
 
     study, created = open_study(options.study, space)
+    _same_space(study, space, created)
     parent = parent_run(mlflow, study, created, experiment_id, _parent_params(options, space))
     remaining = options.trials - counted_trials(study)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -96,6 +97,18 @@ def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
         name, parent, summary["states"], best.value if best else None, summary.get("params", {}),
         summary.get("best_yaml"), registered,
     )  # fmt: skip
+
+
+def _same_space(study, space: SearchSpace, created: bool) -> None:
+    """A study keeps its space: Optuna cannot compare trials whose choices differ."""
+    spec = {p.key: [p.kind, [str(v) for v in p.values]] for p in space.params}
+    if created or "space" not in study.user_attrs:
+        study.set_user_attr("space", spec)
+    elif study.user_attrs["space"] != spec:
+        raise ValueError(
+            f"study '{study.study_name}' was started with another search space "
+            f"({', '.join(study.user_attrs['space'])}); pass a new --study name to search this one"
+        )
 
 
 def _requeue_interrupted(study) -> None:
