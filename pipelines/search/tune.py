@@ -65,7 +65,10 @@ def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
     # Trials register nothing (only the study's best is registered) and keep their run dirs apart.
     trial_base = with_values(user_base, {"tracking.register_model": False, "output_dir": str(out_dir)})
     experiment = user_cfg.tracking.experiment or user_cfg.dataset_name()
-    mlflow = setup_mlflow(experiment)
+    try:
+        mlflow = setup_mlflow(experiment)
+    except Exception:  # two workers starting together: the other one just created the experiment
+        mlflow = setup_mlflow(experiment)
     experiment_id = mlflow.get_experiment_by_name(experiment_name(experiment)).experiment_id
 
     study, created = open_study(options.study, space)
