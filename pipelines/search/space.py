@@ -4,6 +4,9 @@
     model.dropout: {float: [0, 0.5]}
     model.hidden_units: {choice: [[64], [128, 64]]}
     fixed: {train.epochs: 20}          # optional: set for every trial
+    one_of:                            # optional: named sets of settings, one per trial (a lesson's axis)
+      none: {}
+      l2: {model.l2: 1.0e-4}
 
 Every choice and both ends of every range go through the experiment schema (on the base config
 plus `fixed`), so an unknown key or a value the config refuses is one line before training starts.
@@ -20,7 +23,8 @@ import yaml
 from pipelines.config import ConfigError, validate
 
 KINDS = ("log_float", "float", "int", "choice")
-FIXED = "fixed"  # the one top-level key that is not a dotted config key
+FIXED = "fixed"  # top-level keys that are not dotted config keys
+ONE_OF = "one_of"  # its choices are names; each name sets several config keys at once
 GRID_MAX_INT_VALUES = 100  # an int range wider than this is not a grid
 
 
@@ -31,8 +35,9 @@ class SpaceError(ValueError):
 @dataclass(frozen=True)
 class Param:
     key: str  # dotted config key, e.g. model.dropout
-    kind: str  # one of KINDS
-    values: tuple  # (low, high) for ranges, the choices for `choice`
+    kind: str  # one of KINDS, or "one_of"
+    values: tuple  # (low, high) for ranges, the choices for `choice`, the names for one_of
+    sets: dict = field(default_factory=dict)  # one_of: name -> {dotted key: value}
 
     def labels(self) -> dict:
         """Optuna stores only scalars: a list choice ([128, 64]) travels as its YAML text."""
@@ -61,12 +66,24 @@ def load_space(path: str | Path, base: dict) -> SearchSpace:
     if not isinstance(raw, dict):
         raise SpaceError(f"search space '{path}' must be a mapping of config keys, not {type(raw).__name__}")
     fixed = raw.pop(FIXED, None) or {}
+    sets = raw.pop(ONE_OF, None)
     if not isinstance(fixed, dict):
         raise SpaceError(f"search space '{path}': '{FIXED}' must map config keys to values")
-    if not raw:
+    if sets is not None and (
+        not isinstance(sets, dict) or not sets or not all(isinstance(v, dict) for v in sets.values())
+    ):
+        raise SpaceError(
+            f"search space '{path}': '{ONE_OF}' must map names to sets of config keys, e.g. l2: {{model.l2: 1.0e-4}}"
+        )
+    if not raw and not sets:
         raise SpaceError(f"search space '{path}' has no parameters; e.g. model.dropout: {{float: [0, 0.5]}}")
     try:
-        space = SearchSpace(path.stem, tuple(_parse_param(key, spec) for key, spec in raw.items()), fixed)
+        params = [_parse_param(key, spec) for key, spec in raw.items()]
+        if sets:
+            params.append(
+                Param(ONE_OF, ONE_OF, tuple(str(name) for name in sets), {str(k): v for k, v in sets.items()})
+            )
+        space = SearchSpace(path.stem, tuple(params), fixed)
         check_against_schema(space, base)
     except (ConfigError, SpaceError) as err:
         raise SpaceError(f"search space '{path}': {err}") from None
@@ -111,7 +128,7 @@ def check_against_schema(space: SearchSpace, base: dict) -> None:
     validate(fixed)
     for param in space.params:
         for value in param.values:
-            validate(with_values(fixed, {param.key: value}))
+            validate(with_values(fixed, param.sets[value] if param.sets else {param.key: value}))
 
 
 def with_values(base: dict, values: dict) -> dict:
@@ -132,7 +149,9 @@ def suggest(trial, space: SearchSpace) -> dict:
     """One point of the space, sampled through the Optuna trial; returns {dotted key: config value}."""
     out = {}
     for p in space.params:
-        if p.kind == "choice":
+        if p.kind == ONE_OF:
+            out.update(p.sets[trial.suggest_categorical(p.key, list(p.values))])
+        elif p.kind == "choice":
             labels = p.labels()
             out[p.key] = labels[trial.suggest_categorical(p.key, list(labels))]
         elif p.kind == "int":
@@ -146,7 +165,7 @@ def grid(space: SearchSpace) -> dict[str, list]:
     """The GridSampler's search space: choices and small int ranges only."""
     out = {}
     for p in space.params:
-        if p.kind == "choice":
+        if p.kind in ("choice", ONE_OF):
             out[p.key] = list(p.labels())
         elif p.kind == "int" and p.values[1] - p.values[0] < GRID_MAX_INT_VALUES:
             out[p.key] = list(range(p.values[0], p.values[1] + 1))

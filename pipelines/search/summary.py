@@ -41,9 +41,17 @@ def parent_run(mlflow, study, created: bool, experiment_id: str, params: dict) -
 
 
 def decode_params(space: SearchSpace, params: dict) -> dict:
-    """Optuna's stored values -> config values (a list choice comes back from its YAML label)."""
-    labels = {p.key: p.labels() for p in space.params if p.kind == "choice"}
-    return {k: labels[k][v] if k in labels else v for k, v in params.items()}
+    """Optuna's stored values -> {dotted config key: value} (list choices from their labels, one_of expanded)."""
+    out = {}
+    for p in space.params:
+        if p.key not in params:
+            continue
+        value = params[p.key]
+        if p.sets:
+            out.update(p.sets[value])
+        else:
+            out[p.key] = p.labels()[value] if p.kind == "choice" else value
+    return out
 
 
 def summarize(mlflow, study, parent_run_id: str, space: SearchSpace, user_base: dict, out_dir: Path) -> dict:
@@ -67,9 +75,11 @@ def summarize(mlflow, study, parent_run_id: str, space: SearchSpace, user_base: 
     best_yaml.write_text(header + yaml.safe_dump(best_config, sort_keys=False))
     client.log_metric(parent_run_id, "best_val_accuracy", best.value)
     client.log_artifact(parent_run_id, str(best_yaml), "best")
-    client.log_dict(parent_run_id, {"value": best.value, "params": values}, "best/best_params.json")
+    client.log_dict(
+        parent_run_id, {"value": best.value, "params": best.params, "config": values}, "best/best_params.json"
+    )
     tags = {"best_trial": str(best.number), "best_run_id": best.user_attrs.get("mlflow_run_id", "")}
-    tags.update({f"best.{k}": str(v) for k, v in values.items()})
+    tags.update({f"best.{k}": str(v) for k, v in best.params.items()})
     for key, value in tags.items():
         client.set_tag(parent_run_id, key, value)
     log_plots(client, parent_run_id, study, trials)

@@ -5,6 +5,7 @@ each asks Optuna for the next trial, so no trial runs twice, and `--trials N` co
 """
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +75,10 @@ def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
     study, created = open_study(options.study, space)
     _same_space(study, space, created)
     parent = parent_run(mlflow, study, created, experiment_id, _parent_params(options, space))
-    remaining = options.trials - counted_trials(study)
+    trials = options.trials
+    if options.study.sampler == "grid":  # a finished grid is finished: a rerun adds no duplicate trial
+        trials = min(trials, math.prod(len(values) for values in grid(space).values()))
+    remaining = trials - counted_trials(study)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     try:
         if remaining > 0:
@@ -82,12 +86,12 @@ def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
                 make_objective(TrialSetup(trial_base, space, name, parent)),
                 n_trials=remaining,  # this process' cap (failures count), the callback is the study's
                 timeout=options.timeout_minutes * 60 if options.timeout_minutes else None,
-                callbacks=[optuna.study.MaxTrialsCallback(options.trials, states=states)],
+                callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)],
                 catch=(Exception,),  # a diverging trial (NaN loss) fails alone; the study goes on
                 gc_after_trial=True,
             )
         else:
-            log.info("study '%s' already has %d counted trials; nothing to run", name, options.trials)
+            log.info("study '%s' already has its %d trials; nothing to run", name, trials)
     except KeyboardInterrupt:
         _requeue_interrupted(study)
         mlflow.MlflowClient().set_terminated(parent, "KILLED")

@@ -76,3 +76,19 @@ def test_cli_refuses_a_bad_space_before_any_trial(tmp_path):
         f"choose one of {', '.join(__import__('models.config').config.ACTIVATIONS)}"
     ]
     assert not storage.exists()  # no study was opened, no trial ran
+
+
+def test_one_of_sets_several_keys_per_trial_and_each_set_is_checked(tmp_path):
+    import optuna
+
+    text = "one_of:\n  none: {}\n  small_l2: {model.l2: 1.0e-4, model.dropout: 0.0}\n"
+    space = load_space(space_file(tmp_path, text), BASE)
+    study = optuna.create_study(sampler=optuna.samplers.GridSampler(grid(space), seed=0))
+    seen = []
+    study.optimize(lambda trial: seen.append(suggest(trial, space)) or 0.5, n_trials=2)
+    assert sorted(seen, key=len) == [{}, {"model.l2": 1e-4, "model.dropout": 0.0}]
+
+    bad = "one_of:\n  none: {}\n  smoothing: {train.loss.label_smoothing: 1.5}\n"
+    with pytest.raises(SpaceError) as err:
+        load_space(space_file(tmp_path, bad), BASE)
+    assert "config key 'train.loss.label_smoothing' = 1.5" in str(err.value)
