@@ -121,18 +121,18 @@ TRIALS ?= 20
 SWEEP := $(PY) -m app tune --sampler grid --pruner none --trials 100
 
 tune: $(STAMP) ## Optuna search over SPACE (TRIALS=20, CONFIG=, ARGS=--storage/--study/...); resumes after a kill
-	$(PY) -m app tune $(CONFIG) --space $(SPACE) --trials $(TRIALS) $(ARGS)
+	$(PY) -m app tune --space $(SPACE) --trials $(TRIALS) $(CONFIG) $(ARGS)
 
 sweep-activations: $(STAMP) ## lesson: 7 activations on the digits MLP (grid), comparison plot on the parent run
-	$(SWEEP) pipelines/configs/digits_mlp.yaml --space pipelines/search_spaces/lesson_activations.yaml $(ARGS)
+	$(SWEEP) --space pipelines/search_spaces/lesson_activations.yaml pipelines/configs/digits_mlp.yaml $(ARGS)
 
 sweep-initializers: $(STAMP) ## lesson: zeros / random normal / Xavier / He in a deep MLP; gradient health per layer
-	$(SWEEP) pipelines/configs/digits_mlp.yaml --space pipelines/search_spaces/lesson_initializers.yaml $(ARGS)
+	$(SWEEP) --space pipelines/search_spaces/lesson_initializers.yaml pipelines/configs/digits_mlp.yaml $(ARGS)
 
 sweep-optimizers: $(STAMP) ## lesson: SGD, momentum, Nesterov, Adagrad, RMSProp, Adam, AdamW at their usual rates
-	$(SWEEP) pipelines/configs/digits_mlp.yaml --space pipelines/search_spaces/lesson_optimizers.yaml $(ARGS)
+	$(SWEEP) --space pipelines/search_spaces/lesson_optimizers.yaml pipelines/configs/digits_mlp.yaml $(ARGS)
 
 sweep-regularization: $(STAMP) ## lesson: none / L2 / dropout / BN / entropy / smoothing / augmentation, 60 flowers per class
-	$(SWEEP) pipelines/configs/flowers_mlp.yaml --space pipelines/search_spaces/lesson_regularization.yaml $(ARGS)
+	$(SWEEP) --space pipelines/search_spaces/lesson_regularization.yaml pipelines/configs/flowers_mlp.yaml $(ARGS)
 
 sweeps: sweep-activations sweep-initializers sweep-optimizers sweep-regularization ## every lesson sweep above
