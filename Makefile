@@ -115,7 +115,7 @@ predict: $(STAMP) ## CSV of predictions for PATHS (files and folders) with MODEL
 	$(PY) -m app predict --model models:/$(MODEL_NAME)@champion $(PATHS) $(ARGS)
 
 # --- search and lesson sweeps (Optuna; pipelines/search/, spaces in pipelines/search_spaces/) ---
-.PHONY: tune sweep-activations sweep-initializers sweep-optimizers sweep-regularization sweeps
+.PHONY: tune sweep-activations sweep-initializers sweep-optimizers sweep-regularization sweep-capacity sweeps
 SPACE ?= pipelines/search_spaces/digits_mlp.yaml
 TRIALS ?= 20
 SWEEP := $(PY) -m app tune --sampler grid --pruner none --trials 100
@@ -135,4 +135,7 @@ sweep-optimizers: $(STAMP) ## lesson: SGD, momentum, Nesterov, Adagrad, RMSProp,
 sweep-regularization: $(STAMP) ## lesson: none / L2 / dropout / BN / entropy / smoothing / augmentation, 60 flowers per class
 	$(SWEEP) --space pipelines/search_spaces/lesson_regularization.yaml pipelines/configs/flowers_mlp.yaml $(ARGS)
 
-sweeps: sweep-activations sweep-initializers sweep-optimizers sweep-regularization ## every lesson sweep above
+sweep-capacity: $(STAMP) ## lesson: decision regions of MLPs with 1, 2, 3, 10, 100 hidden units on moons, circles, spirals
+	$(PY) -m app capacity-demo $(ARGS)
+
+sweeps: sweep-activations sweep-initializers sweep-optimizers sweep-regularization sweep-capacity ## every lesson sweep above

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "app.commands.web",
     "app.commands.preview_augment",
     "app.commands.tune",
+    "app.commands.capacity",
 ]
 
 
