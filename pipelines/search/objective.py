@@ -23,9 +23,9 @@ STATE_TAG = "trial_state"
 class PruningCallback(keras.callbacks.Callback):
     """Report validation accuracy per epoch to the Optuna trial; stop training when the pruner says so."""
 
-    def __init__(self, trial, monitor: str = OBJECTIVE_METRIC):
+    def __init__(self, trial, tags: dict, monitor: str = OBJECTIVE_METRIC):
         super().__init__()
-        self.trial, self.monitor = trial, monitor
+        self.trial, self.tags, self.monitor = trial, tags, monitor
         self.pruned_at: int | None = None
         self.run_id: str | None = None
 
@@ -33,9 +33,10 @@ class PruningCallback(keras.callbacks.Callback):
         import mlflow
 
         run = mlflow.active_run()
-        if run is not None:  # lets a retried or failed trial find its MLflow run
+        if run is not None:  # lets a retried or failed trial find its MLflow run, and the UI show it live
             self.run_id = run.info.run_id
             self.trial.set_user_attr("mlflow_run_id", self.run_id)
+            mlflow.set_tags({**self.tags, STATE_TAG: "RUNNING"})
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -68,11 +69,11 @@ def make_objective(setup: TrialSetup):
         cfg = validate(with_values(setup.base, values))
         trial.set_user_attr("pid", os.getpid())  # which worker ran it (several may share the study)
         trial.set_user_attr("host", socket.gethostname())
-        pruning = PruningCallback(trial)
+        pruning = PruningCallback(trial, trial_tags(setup.study_name, trial))
         try:
             result = run_training(cfg, setup.parent_run_id, [pruning])
         except Exception:
-            _tag(mlflow, pruning.run_id, setup, trial.number, "FAIL")
+            _tag(mlflow, pruning.run_id, setup, trial, "FAIL")
             raise
         client = mlflow.MlflowClient()
         value = best_of_run(client, result.run_id, OBJECTIVE_METRIC, higher_is_better=True)
@@ -80,7 +81,7 @@ def make_objective(setup: TrialSetup):
         trial.set_user_attr("model_uri", result.model_uri)  # registered at the end if this trial is best
         trial.set_user_attr("test_accuracy", result.test_accuracy)
         state = "PRUNED" if pruning.pruned_at else "COMPLETE"
-        _tag(mlflow, result.run_id, setup, trial.number, state)
+        _tag(mlflow, result.run_id, setup, trial, state)
         if value is None:
             raise RuntimeError(f"run {result.run_id} logged no {OBJECTIVE_METRIC}")
         if pruning.pruned_at:
@@ -90,11 +91,16 @@ def make_objective(setup: TrialSetup):
     return objective
 
 
-def _tag(mlflow, run_id: str | None, setup: TrialSetup, number: int, state: str) -> None:
+def trial_tags(study: str, trial) -> dict:
+    """Who the run is in the study, and its point of the space as Optuna names it (`one_of` included)."""
+    tags = {"study": study, "trial_number": str(trial.number), "tune_role": "trial"}
+    tags["mlflow.runName"] = f"{study}-trial-{trial.number}"
+    return {**tags, **{f"space.{k}": str(v) for k, v in trial.params.items()}}
+
+
+def _tag(mlflow, run_id: str | None, setup: TrialSetup, trial, state: str) -> None:
     if not run_id:
         return
     client = mlflow.MlflowClient()
-    tags = {"study": setup.study_name, "trial_number": str(number), STATE_TAG: state, "tune_role": "trial"}
-    tags["mlflow.runName"] = f"{setup.study_name}-trial-{number}"
-    for key, value in tags.items():
+    for key, value in {**trial_tags(setup.study_name, trial), STATE_TAG: state}.items():
         client.set_tag(run_id, key, value)

@@ -58,8 +58,31 @@ def build_storage(url: str, heartbeat_seconds: int):
         engine_kwargs=engine,
         heartbeat_interval=heartbeat_seconds,
         grace_period=2 * heartbeat_seconds,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRIES),
+        failed_trial_callback=_retry_stale_trial,
     )
+
+
+def _retry_stale_trial(study, trial) -> None:
+    """A trial whose process died: queue its parameters again, and end its MLflow run KILLED.
+
+    The retry has the same config, so the same run directory: with a backup it reopens that very
+    run (KILLED is not FINISHED); without one it starts a new run and the old one is not left RUNNING.
+    """
+    import optuna
+
+    optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRIES)(study, trial)
+    run_id = trial.user_attrs.get("mlflow_run_id")
+    if not run_id:
+        return
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    try:
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_tag(run_id, "trial_state", "FAIL")
+            client.set_terminated(run_id, "KILLED")
+    except mlflow.exceptions.MlflowException as err:  # another tracking store: nothing of ours to close
+        log.warning("could not close MLflow run %s of stale trial %d: %s", run_id, trial.number, err)
 
 
 def build_sampler(opts: StudyOptions, space: SearchSpace):

@@ -36,8 +36,8 @@ def study_table(mlflow, study: str, max_runs: int = 1000) -> pd.DataFrame:
             "run_id": runs["run_id"],
         }
     )
-    for key in keys:
-        table.insert(len(table.columns) - 1, key, runs.get(f"params.{key}"))
+    for key in keys:  # the trial's point as Optuna names it (a one_of set by its name)
+        table.insert(len(table.columns) - 1, key, runs.get(f"tags.space.{key}"))
     return table.sort_values(OBJECTIVE, ascending=False, na_position="last").reset_index(drop=True)
 
 

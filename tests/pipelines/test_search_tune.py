@@ -110,6 +110,9 @@ def test_tune_killed_with_sigkill_continues_the_study_and_retries_the_killed_tri
     assert trials[0].user_attrs["pid"] == first.pid  # finished before the kill: kept, not run again
     runs = all_runs(mlflow_store)
     assert len([r for r in runs if r.data.tags.get("tune_role") == "parent"]) == 1
+    trial_runs = [r for r in runs if r.data.tags.get("tune_role") == "trial"]
+    assert {r.info.status for r in trial_runs} <= {"FINISHED", "KILLED"}  # the killed one is not left RUNNING
+    assert trials[2].user_attrs["mlflow_run_id"] in {r.info.run_id for r in trial_runs if r.info.status == "FINISHED"}
 
     changed = run_cli(tune_command(tmp_path, {"model.dropout": {"float": [0.0, 0.5]}}, "--trials", "3"))
     assert changed.returncode == 1
