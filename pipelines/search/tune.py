@@ -54,8 +54,6 @@ def check_tune(cfg: ExperimentConfig, options: TuneOptions) -> tuple[SearchSpace
 
 
 def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
-    import optuna
-
     from pipelines.search.objective import TrialSetup, make_objective  # imports Keras: only once checks pass
     from pipelines.tracking.store import experiment_name, setup_mlflow
 
@@ -75,23 +73,10 @@ def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
     study, created = open_study(options.study, space)
     _same_space(study, space, created)
     parent = parent_run(mlflow, study, created, experiment_id, _parent_params(options, space))
-    trials = options.trials
-    if options.study.sampler == "grid":  # a finished grid is finished: a rerun adds no duplicate trial
-        trials = min(trials, math.prod(len(values) for values in grid(space).values()))
-    remaining = trials - counted_trials(study)
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     try:
-        if remaining > 0:
-            study.optimize(
-                make_objective(TrialSetup(trial_base, space, name, parent)),
-                n_trials=remaining,  # this process' cap (failures count), the callback is the study's
-                timeout=options.timeout_minutes * 60 if options.timeout_minutes else None,
-                callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)],
-                catch=(Exception,),  # a diverging trial (NaN loss) fails alone; the study goes on
-                gc_after_trial=True,
-            )
-        else:
-            log.info("study '%s' already has its %d trials; nothing to run", name, trials)
+        _run_trials(
+            study, make_objective(TrialSetup(trial_base, space, name, parent)), _study_size(options, space), options
+        )
     except KeyboardInterrupt:
         _requeue_interrupted(study)
         mlflow.MlflowClient().set_terminated(parent, "KILLED")
@@ -104,6 +89,31 @@ def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
         name, parent, summary["states"], best.value if best else None, summary.get("params", {}),
         summary.get("best_yaml"), registered,
     )  # fmt: skip
+
+
+def _study_size(options: TuneOptions, space: SearchSpace) -> int:
+    if options.study.sampler == "grid":  # a finished grid is finished: a rerun adds no duplicate trial
+        return min(options.trials, math.prod(len(values) for values in grid(space).values()))
+    return options.trials
+
+
+def _run_trials(study, objective, trials: int, options: TuneOptions) -> None:
+    """Run trials until the study has `trials` finished or pruned ones (or this process' timeout)."""
+    import optuna
+
+    remaining = trials - counted_trials(study)
+    if remaining <= 0:
+        log.info("study '%s' already has its %d trials; nothing to run", study.study_name, trials)
+        return
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    study.optimize(
+        objective,
+        n_trials=remaining,  # this process' cap (failures count); the callback is the whole study's
+        timeout=options.timeout_minutes * 60 if options.timeout_minutes else None,
+        callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)],
+        catch=(Exception,),  # a diverging trial (NaN loss) fails alone; the study goes on
+        gc_after_trial=True,
+    )
 
 
 def _same_space(study, space: SearchSpace, created: bool) -> None:
