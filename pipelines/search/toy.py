@@ -60,8 +60,8 @@ def draw_regions(ax, model, x: np.ndarray, y: np.ndarray, title: str) -> None:
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 150), np.linspace(lo[1], hi[1], 150))
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype("float32")
     p = np.asarray(model(grid, training=False)).reshape(gx.shape)  # one call: no predict-function retracing
-    ax.contourf(gx, gy, p, levels=[0, 0.5, 1], colors=["#f4c7a1", "#a9c8e8"], alpha=0.8)
-    ax.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=6, edgecolors="none")
+    ax.contourf(gx, gy, p, levels=[0, 0.5, 1], colors=["#a9c8e8", "#f4b6a8"], alpha=0.8)
+    ax.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=6, edgecolors="none")  # class 0 blue, 1 red, like the regions
     ax.set_title(title, fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
