@@ -72,8 +72,8 @@ def make_objective(setup: TrialSetup):
         pruning = PruningCallback(trial, trial_tags(setup.study_name, trial))
         try:
             result = run_training(cfg, setup.parent_run_id, [pruning])
-        except Exception:
-            _tag(mlflow, pruning.run_id, setup, trial, "FAIL")
+        except BaseException as err:  # Ctrl-C included: the run must not look RUNNING
+            _tag(mlflow, pruning.run_id, setup, trial, "INTERRUPTED" if isinstance(err, KeyboardInterrupt) else "FAIL")
             raise
         client = mlflow.MlflowClient()
         value = best_of_run(client, result.run_id, OBJECTIVE_METRIC, higher_is_better=True)

@@ -139,7 +139,7 @@ def _requeue_interrupted(study) -> None:
     ]
     if ours and ours[-1].params:  # the latest of ours is the one the interrupt stopped
         trial = ours[-1]
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=True)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
         log.info("trial %d interrupted; queued again for the next `tune`", trial.number)
 
 

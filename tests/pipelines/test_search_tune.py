@@ -144,3 +144,29 @@ def test_two_workers_on_one_storage_share_the_trials(tmp_path, mlflow_store):
     assert len(set(run_ids)) == len(done)  # no trial ran twice
     trial_runs = [r for r in all_runs(mlflow_store) if r.data.tags.get("tune_role") == "trial"]
     assert sorted(int(r.data.tags["trial_number"]) for r in trial_runs) == sorted(t.number for t in done)
+
+
+@pytest.mark.slow
+def test_ctrl_c_requeues_the_trial_and_the_restart_resumes_its_run(tmp_path, mlflow_store):
+    command = tune_command(tmp_path, {"model.dropout": {"float": [0.0, 0.5]}}, "--trials", "2", "train.epochs=30")
+    log_path = tmp_path / "first.log"
+    first = start(command, log_path)
+    try:
+        wait_for(lambda: any(len(t.intermediate_values) >= 2 for t in load_study(tmp_path).trials), first, log_path)
+    finally:
+        first.send_signal(signal.SIGINT)
+        assert first.wait(timeout=300) == 130
+    trials = load_study(tmp_path).trials
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]  # queued again at once, same parameters
+    interrupted = client(mlflow_store).get_run(trials[0].user_attrs["mlflow_run_id"])
+    assert (interrupted.info.status, interrupted.data.tags["trial_state"]) == ("KILLED", "INTERRUPTED")
+
+    second = run_cli(command, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    trials = load_study(tmp_path).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].params == trials[0].params
+    resumed = client(mlflow_store).get_run(trials[1].user_attrs["mlflow_run_id"])
+    assert resumed.info.run_id == interrupted.info.run_id  # the same run dir: training went on from its backup
+    assert resumed.info.status == "FINISHED"
+    assert int(resumed.data.tags["resumed_from_epoch"]) >= 1
