@@ -35,7 +35,7 @@ def run_dir_for(cfg: ExperimentConfig) -> Path:
     return Path(cfg.output_dir) / f"{cfg.dataset_name()}-{cfg.model.name}-{digest}"
 
 
-def run_training(  # noqa: PLR0913 - the one entry point: train, gradient-demo and tune each set a few
+def run_training(
     cfg: ExperimentConfig, overrides=(), backup: str = "latest", parent_run_id: str | None = None, extra_callbacks=()
 ) -> TrainResult:
     """Train, report, log and register one experiment.
