@@ -21,7 +21,10 @@ def space_file(tmp_path, text: str):
         ("model.dropuot: {float: [0, 0.5]}", "unknown config key 'model.dropuot'; did you mean 'model.dropout'?"),
         ("model.dropout: {float: [0.5, 0.1]}", "'model.dropout': bad range [0.5, 0.1]: low must be below high"),
         ("model.activation: {choice: []}", "'model.activation': choice needs a non-empty list of values"),
-        ("model.activation: {choice: [relu, swishy]}", "config key 'model.activation' = 'swishy': unknown activation"),
+        (
+            "model.activation: {choice: [relu, swishy]}",
+            "config key 'model.activation' = 'swishy': Input should be 'relu'",
+        ),
         ("model.dropout: {float: [0, 1.5]}", "config key 'model.dropout' = 1.5: Input should be less than 1"),
         ("train.optimizer.learning_rate: {log_float: [0, 0.1]}", "log_float range [0, 0.1] must be above 0"),
         ("model.dropout: {uniform: [0, 0.5]}", "unknown kind 'uniform'; choose one of log_float, float, int, choice"),
@@ -67,13 +70,15 @@ def test_sampled_values_decode_back_to_config_values(tmp_path):
 
 
 def test_cli_refuses_a_bad_space_before_any_trial(tmp_path):
+    from models.config import ACTIVATIONS
+
+    pydantic_choices = ", ".join(f"'{a}'" for a in ACTIVATIONS[:-1]) + f" or '{ACTIVATIONS[-1]}'"
     space = space_file(tmp_path, "model.activation: {choice: [relu, swishy]}")
     storage = tmp_path / "optuna.db"
     out = run_cli(app_command("tune", "--space", str(space), "--storage", f"sqlite:///{storage}"), timeout=120)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
-        f"error: search space '{space}': config key 'model.activation' = 'swishy': unknown activation; "
-        f"choose one of {', '.join(__import__('models.config').config.ACTIVATIONS)}"
+        f"error: search space '{space}': config key 'model.activation' = 'swishy': Input should be {pydantic_choices}"
     ]
     assert not storage.exists()  # no study was opened, no trial ran
 
