@@ -19,9 +19,14 @@ def build_model(cfg, input_shape: tuple[int, ...], num_classes: int):
     The output is the `predictions` layer, or a dict {"predictions", "aux1", ...} when the
     family adds auxiliary classifiers (see models/auxiliary.py).
     """
+    from models.size import check_model_fits
+
     _import_builders()
     if cfg.name not in BUILDERS:
         raise ValueError(f"model '{cfg.name}' is unknown; choose one of {', '.join(sorted(BUILDERS))}")
+    # Counted from the config first: Keras allocates weights while building, and an over-large
+    # model would die in TensorFlow with a long ResourceExhaustedError instead of one line.
+    check_model_fits(cfg, tuple(input_shape), num_classes)
     return BUILDERS[cfg.name](cfg, tuple(input_shape), num_classes)
 
 
