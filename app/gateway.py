@@ -21,7 +21,7 @@ import logging
 from aiohttp import ClientError, ClientSession, ClientTimeout, UnixConnector, web
 
 from app import http_limits
-from app.http_limits import Limits, parse_json, read_body
+from app.http_limits import JsonTooDeep, Limits, parse_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,10 @@ async def invocations(request: web.Request) -> web.Response:
     body = await read_body(request)
     try:
         parsed = parse_json(body)
-    except (UnicodeDecodeError, ValueError) as err:
-        deep = "nested too deeply" in str(err)
-        return error(400, f"request body is not valid JSON{' (nested too deeply)' if deep else ''}; {USAGE}")
+    except JsonTooDeep:
+        return error(400, f"request body is not valid JSON (nested too deeply); {USAGE}")
+    except (UnicodeDecodeError, ValueError):
+        return error(400, f"request body is not valid JSON; {USAGE}")
     if not isinstance(parsed, dict) or sum(key in parsed for key in INPUT_KEYS) != 1:
         return error(400, f"JSON must be an object with exactly one of {', '.join(INPUT_KEYS)}; {USAGE}")
     try:

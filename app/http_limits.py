@@ -112,13 +112,17 @@ async def read_body(request: web.Request) -> bytes:
         raise Refused(413, f"request body over the {limits.max_body_bytes:,}-byte limit") from None
 
 
+class JsonTooDeep(ValueError):
+    """JSON nested deeper than the parser's recursion limit."""
+
+
 def parse_json(body: bytes):
-    """json.loads with nesting too deep for the parser reported like any other invalid JSON."""
+    """json.loads, with nesting too deep for the parser a ValueError (JsonTooDeep) like any invalid JSON."""
     try:
         return json.loads(body)
     except RecursionError:
         # 1,000 nested arrays exhaust the C parser's recursion limit: a client mistake, not a 500.
-        raise ValueError("JSON nested too deeply") from None
+        raise JsonTooDeep("JSON nested too deeply") from None
 
 
 def bind(host: str, port: int, port_setting: str) -> socket.socket:

@@ -6,6 +6,8 @@ of it: request-size limit, content-type and JSON checks, payload-free errors, an
 of app.http_limits (requests in flight, body read time, connections per client).
 """
 
+import os
+import shutil
 import sys
 
 
@@ -54,4 +56,6 @@ def run(args) -> int:
     finally:
         stop(process)
         sock.close()
+        if not args.backend_socket:  # the private folder is ours: leave nothing behind in /tmp
+            shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
     return 0
