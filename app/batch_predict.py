@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from data.folder import IMAGE_SUFFIXES
+
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 CSV_COLUMNS = ["file", "label", "probability", "top_k", "error"]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # the served model's own per-image limit (meta max_bytes)
 REASONS = {

@@ -4,13 +4,23 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from data.decode import DEFAULT_MAX_PIXELS
+
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+# The one list of sources (the `source` choices below): name -> "module:class",
+# imported on use so that digits never pays for TensorFlow Datasets.
+SOURCES = {
+    "digits": "data.digits:DigitsSource",
+    "folder": "data.folder:FolderSource",
+    "keras": "data.keras_source:KerasSource",
+    "tfds": "data.tfds_source:TfdsSource",
+}
 
 
 class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["digits", "folder", "keras", "tfds"] = "digits"
+    source: Literal[tuple(SOURCES)] = "digits"
     # folder path for `folder`, dataset name for `keras` (mnist, fashion_mnist, cifar10,
     # cifar100) and `tfds` (any image-classification dataset, e.g. tf_flowers); unused for digits.
     path: str | None = None
@@ -30,7 +40,7 @@ class DataConfig(BaseModel):
     cache: Literal["memory", "disk"] = "memory"
     cache_dir: str = ".cache/decoded"
     # Decompression-bomb guard: images with more pixels than this are refused.
-    max_pixels: int = Field(default=40_000_000, gt=0)
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> "DataConfig":

@@ -12,8 +12,6 @@ ReduceLROnPlateau can change. The other schedules are Keras schedule objects, ev
 
 import keras
 
-OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULE_NAMES = ("constant", "step", "exponential", "cosine")
 NOT_DECAYED = ["bias", "gamma", "beta"]
 
 
@@ -22,22 +20,16 @@ def build_optimizer(cfg, steps_per_epoch: int, epochs: int) -> keras.optimizers.
     kwargs = {k: getattr(cfg, k) for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(cfg, k)}
     if cfg.weight_decay is not None:
         kwargs["weight_decay"] = cfg.weight_decay
-    if cfg.name == "sgd":
-        optimizer = keras.optimizers.SGD(lr, **kwargs)
-    elif cfg.name == "momentum":
-        optimizer = keras.optimizers.SGD(lr, momentum=cfg.momentum, **kwargs)
-    elif cfg.name == "nesterov":
-        optimizer = keras.optimizers.SGD(lr, momentum=cfg.momentum, nesterov=True, **kwargs)
-    elif cfg.name == "adagrad":
-        optimizer = keras.optimizers.Adagrad(lr, **kwargs)
-    elif cfg.name == "rmsprop":
-        optimizer = keras.optimizers.RMSprop(lr, **kwargs)
-    elif cfg.name == "adam":
-        optimizer = keras.optimizers.Adam(lr, **kwargs)
-    elif cfg.name == "adamw":
-        optimizer = keras.optimizers.AdamW(lr, **kwargs)  # Keras' default weight_decay 0.004 unless set
-    else:
-        raise ValueError(f"optimizer '{cfg.name}' is unknown; choose one of {', '.join(OPTIMIZER_NAMES)}")
+    # cfg.name is one of models.config.OPTIMIZERS (validated): every name has its line here.
+    optimizer = {
+        "sgd": lambda: keras.optimizers.SGD(lr, **kwargs),
+        "momentum": lambda: keras.optimizers.SGD(lr, momentum=cfg.momentum, **kwargs),
+        "nesterov": lambda: keras.optimizers.SGD(lr, momentum=cfg.momentum, nesterov=True, **kwargs),
+        "adagrad": lambda: keras.optimizers.Adagrad(lr, **kwargs),
+        "rmsprop": lambda: keras.optimizers.RMSprop(lr, **kwargs),
+        "adam": lambda: keras.optimizers.Adam(lr, **kwargs),
+        "adamw": lambda: keras.optimizers.AdamW(lr, **kwargs),  # Keras' default weight_decay 0.004 unless set
+    }[cfg.name]()
     if optimizer.weight_decay:
         optimizer.exclude_from_weight_decay(var_names=NOT_DECAYED)
     return optimizer
@@ -46,27 +38,26 @@ def build_optimizer(cfg, steps_per_epoch: int, epochs: int) -> keras.optimizers.
 def build_schedule(cfg, steps_per_epoch: int, epochs: int):
     """A float for `constant`, else a Keras schedule measured in optimizer steps."""
     total = max(1, steps_per_epoch * epochs)
-    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
-    decay_steps = max(1, int(round(cfg.decay_epochs * steps_per_epoch)))
-    if cfg.schedule == "constant":
-        return float(cfg.learning_rate)
-    if cfg.schedule == "step":
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
+    decay_steps = max(1, round(cfg.decay_epochs * steps_per_epoch))
+    # cfg.schedule is one of models.config.SCHEDULES (validated): every name has its line here.
+    return {
+        "constant": lambda: float(cfg.learning_rate),
         # lr * decay_rate ** floor(step / decay_steps): drops every `decay_epochs` epochs.
-        return keras.optimizers.schedules.ExponentialDecay(
+        "step": lambda: keras.optimizers.schedules.ExponentialDecay(
             cfg.learning_rate, decay_steps, cfg.decay_rate, staircase=True
-        )
-    if cfg.schedule == "exponential":
-        return keras.optimizers.schedules.ExponentialDecay(cfg.learning_rate, decay_steps, cfg.decay_rate)
-    if cfg.schedule == "cosine":
-        # Keras' CosineDecay warms up linearly from initial_learning_rate to warmup_target,
-        # then follows a half cosine down to 0 at the last step of training.
-        return keras.optimizers.schedules.CosineDecay(
+        ),
+        "exponential": lambda: keras.optimizers.schedules.ExponentialDecay(
+            cfg.learning_rate, decay_steps, cfg.decay_rate
+        ),
+        # Warms up linearly from 0 to the learning rate, then a half cosine down to 0 at the last step.
+        "cosine": lambda: keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=0.0 if warmup else cfg.learning_rate,
             decay_steps=max(1, total - warmup),
             warmup_target=cfg.learning_rate if warmup else None,
             warmup_steps=warmup,
-        )
-    raise ValueError(f"schedule '{cfg.schedule}' is unknown; choose one of {', '.join(SCHEDULE_NAMES)}")
+        ),
+    }[cfg.schedule]()
 
 
 def current_learning_rate(optimizer) -> float:

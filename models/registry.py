@@ -1,6 +1,16 @@
-"""name -> builder. Adding a model family is one decorated function."""
+"""name -> builder: the one list of model families.
 
+A family is a module in models/families/ whose builder is decorated with `@register(name)`;
+its name is the module's name. `family_names()` reads the folder without importing Keras, so
+config validation and `python -m app --help` stay fast; builders are imported on first build.
+Families registered from elsewhere (a plugin, a test) join the list by being decorated.
+"""
+
+import importlib
+import pkgutil
 from collections.abc import Callable
+
+import models.families
 
 BUILDERS: dict[str, Callable] = {}
 
@@ -13,6 +23,12 @@ def register(name: str):
     return wrap
 
 
+def family_names() -> tuple[str, ...]:
+    """Every model family: the modules of models/families/ and any builder registered since."""
+    shipped = [m.name for m in pkgutil.iter_modules(models.families.__path__) if not m.name.startswith("_")]
+    return tuple(dict.fromkeys([*shipped, *BUILDERS]))
+
+
 def build_model(cfg, input_shape: tuple[int, ...], num_classes: int):
     """Build the uncompiled functional model named by `cfg.name` from its config slice.
 
@@ -21,20 +37,10 @@ def build_model(cfg, input_shape: tuple[int, ...], num_classes: int):
     """
     from models.size import check_model_fits
 
-    _import_builders()
     if cfg.name not in BUILDERS:
-        raise ValueError(f"model '{cfg.name}' is unknown; choose one of {', '.join(sorted(BUILDERS))}")
+        # Imported on first use so that `python -m app --help` never pays for TensorFlow.
+        importlib.import_module(f"models.families.{cfg.name}")
     # Counted from the config first: Keras allocates weights while building, and an over-large
     # model would die in TensorFlow with a long ResourceExhaustedError instead of one line.
     check_model_fits(cfg, tuple(input_shape), num_classes)
     return BUILDERS[cfg.name](cfg, tuple(input_shape), num_classes)
-
-
-def _import_builders() -> None:
-    # Imported on first use so that `python -m app --help` never pays for TensorFlow.
-    import models.inception  # noqa: F401
-    import models.mlp  # noqa: F401
-    import models.vgg  # noqa: F401
-
-
-MODEL_NAMES = ("mlp", "vgg", "inception")

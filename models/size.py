@@ -15,24 +15,30 @@ import os
 BYTES_PER_PARAMETER = 16
 
 
-def estimate_parameters(cfg, input_shape: tuple[int, ...], num_classes: int) -> int:
-    """The parameter count (trainable and not) of `build_model(cfg, input_shape, num_classes)`."""
-    counter = _COUNTERS.get(cfg.name)
-    if counter is None:
-        raise ValueError(f"model '{cfg.name}' is unknown; choose one of {', '.join(sorted(_COUNTERS))}")
-    return counter(cfg, tuple(input_shape), num_classes)
+def estimate_parameters(cfg, input_shape: tuple[int, ...], num_classes: int) -> int | None:
+    """The parameter count (trainable and not) of `build_model(cfg, input_shape, num_classes)`.
+
+    None for a family this module cannot count (one registered from a plugin or a test).
+    """
+    counter = COUNTERS.get(cfg.name)
+    return counter(cfg, tuple(input_shape), num_classes) if counter else None
 
 
 def training_memory_bytes(parameters: int) -> int:
     return parameters * BYTES_PER_PARAMETER
 
 
-def check_model_fits(cfg, input_shape: tuple[int, ...], num_classes: int, memory_bytes: int | None = None) -> int:
+def check_model_fits(
+    cfg, input_shape: tuple[int, ...], num_classes: int, memory_bytes: int | None = None
+) -> int | None:
     """Raise a one-line ValueError when training the model needs more memory than the machine has.
 
-    Returns the estimated parameter count. `memory_bytes` defaults to the physical memory.
+    Returns the estimated parameter count (None: a family without a counter, not checked).
+    `memory_bytes` defaults to the physical memory.
     """
     parameters = estimate_parameters(cfg, input_shape, num_classes)
+    if parameters is None:
+        return None
     needed = training_memory_bytes(parameters)
     available = memory_bytes if memory_bytes is not None else physical_memory_bytes()
     if available and needed > available:
@@ -55,12 +61,12 @@ def _gib(size: int) -> str:
     return f"{size / 2**30:,.1f} GiB"
 
 
-# --- the same arithmetic as models/blocks.py ------------------------------------------------
+# --- the same arithmetic as models/blocks.py and models/families/ ------------------------------------------------
 
 
 def _width(units: int, cfg) -> int:
     """blocks.scaled"""
-    return max(1, int(round(units * cfg.width_multiplier)))
+    return max(1, round(units * cfg.width_multiplier))
 
 
 def _pre_activation(units: int, cfg) -> int:
@@ -100,7 +106,7 @@ def _mlp(cfg, input_shape, num_classes) -> int:
 
 
 def _vgg(cfg, input_shape, num_classes) -> int:
-    from models.vgg import STAGE_WIDTHS, VGG_STAGES
+    from models.families.vgg import STAGE_WIDTHS, VGG_STAGES
 
     size, channels, count = tuple(input_shape[:2]), input_shape[2], 0
     for convs, width in zip(VGG_STAGES[cfg.vgg_depth], STAGE_WIDTHS, strict=True):
@@ -116,7 +122,7 @@ def _vgg(cfg, input_shape, num_classes) -> int:
 
 
 def _inception(cfg, input_shape, num_classes) -> int:
-    from models.inception import INCEPTION_MODULES
+    from models.families.inception import INCEPTION_MODULES
 
     size, channels = tuple(input_shape[:2]), input_shape[2]
     if cfg.inception_stem == "paper":
@@ -151,4 +157,5 @@ def _auxiliary(cfg, size, channels, num_classes) -> int:
     return _block(channels, conv, cfg) + _block(pooled[0] * pooled[1] * conv, fc, cfg) + _head(fc, cfg, num_classes)
 
 
-_COUNTERS = {"mlp": _mlp, "vgg": _vgg, "inception": _inception}
+# One counter per shipped family (tests/models/test_size_estimate.py checks every one has one).
+COUNTERS = {"mlp": _mlp, "vgg": _vgg, "inception": _inception}

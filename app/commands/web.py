@@ -18,7 +18,7 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     from app.http_limits import Limits, bind, serve
     from app.web_server import build_web_app
-    from pipelines import tracking
+    from pipelines.tracking import store as tracking
 
     sock = bind(args.host, args.port, "WEB_PORT")  # a busy port is one line, before the model loads
     try:
@@ -38,7 +38,7 @@ def load_model(mlflow, uri: str):
     from mlflow.exceptions import MlflowException
 
     from data.errors import first_line
-    from pipelines.tracking import keep_project_packages_first
+    from pipelines.tracking.store import keep_project_packages_first
 
     keep_project_packages_first()
     try:

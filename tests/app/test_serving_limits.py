@@ -26,7 +26,7 @@ from PIL import Image
 
 from tests.app.conftest import MODEL_URI
 from tests.app.test_serving import b64, digit_pixels, png_bytes, post, split
-from tests.servers import ROOT, env_for, free_port, hardened_endpoint, web_page
+from tests.helpers import ROOT, env_for, free_port, hardened_endpoint, web_page
 
 SECRET = "SECRETPAYLOAD"
 BODY_TIMEOUT = 2.0
@@ -104,7 +104,8 @@ def test_a_slow_body_is_cut_off_after_the_body_timeout(server):
         answer += read_response(sock, 2)
     assert answer, "the slow body was never cut off"
     status, body, _ = status_and_json(answer)
-    assert status == 408 and "did not arrive within" in json.dumps(body)
+    assert status == 408
+    assert "did not arrive within" in json.dumps(body)
     assert time.monotonic() - started < BODY_TIMEOUT + 5
 
 
@@ -116,7 +117,8 @@ def test_connections_past_the_per_client_cap_get_503(server):
         with connect(url) as extra:
             answer = read_response(extra, 5)
         status, body, head = status_and_json(answer)
-        assert status == 503 and b"retry-after: 1" in head.lower()
+        assert status == 503
+        assert b"retry-after: 1" in head.lower()
         assert "too many connections" in json.dumps(body)
     finally:
         for sock in held:
@@ -146,7 +148,8 @@ def test_malformed_http_gets_short_json_that_never_quotes_the_request(server, re
     # The last response is the parser's (aiohttp answers it as HTTP/1.0: the version is unknown).
     last = re.findall(rb"HTTP/1\.[01] \d{3}.*?(?=HTTP/1\.[01] \d{3}|\Z)", answer, re.S)[-1]
     status, body, _ = status_and_json(last)
-    assert status == 400 and len(json.dumps(body)) < 300
+    assert status == 400
+    assert len(json.dumps(body)) < 300
 
 
 def test_deep_json_is_a_one_line_400(front):
@@ -154,7 +157,8 @@ def test_deep_json_is_a_one_line_400(front):
     status, answer = post(front[0], deep)
     assert status == 400, answer[:300]
     message = json.loads(answer)["message"]
-    assert "nested too deeply" in message and "\n" not in message
+    assert "nested too deeply" in message
+    assert "\n" not in message
 
 
 def test_requests_past_the_in_flight_limit_get_503_with_retry_after(front):
@@ -196,7 +200,8 @@ def test_the_model_server_has_no_tcp_port_and_other_users_cannot_reach_it(front)
         text=True,
         timeout=60,
     )
-    assert done.returncode != 0 and "PermissionError" in done.stderr, done.stdout + done.stderr[-500:]
+    assert done.returncode != 0, done.stdout
+    assert "PermissionError" in done.stderr, done.stderr[-500:]
 
 
 def _tree_rss(pid: int) -> int:
@@ -247,11 +252,13 @@ def test_memory_stays_under_the_ceiling_under_a_load_of_large_images(front):
         sampler.join()
     grew = max(peak) - idle
     print(f"model server RSS idle {idle / 2**20:.0f} MiB, peak {max(peak) / 2**20:.0f} MiB (+{grew / 2**20:.0f})")
-    assert set(statuses) <= {200, 400, 503} and 200 in statuses and 400 in statuses
+    assert set(statuses) <= {200, 400, 503}
+    assert 200 in statuses
+    assert 400 in statuses
     assert grew < 600 * 2**20, f"model server grew by {grew / 2**20:.0f} MiB"
 
 
-@pytest.mark.parametrize("command, setting", [("serve", "SERVE_PORT"), ("web", "WEB_PORT")])
+@pytest.mark.parametrize(("command", "setting"), [("serve", "SERVE_PORT"), ("web", "WEB_PORT")])
 def test_a_busy_port_is_one_line_before_the_model_loads(trained_model, command, setting):
     """Another process answers /ping there: before, the model loaded, 'serving on' was printed, then a traceback."""
     from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -281,9 +288,12 @@ def test_a_busy_port_is_one_line_before_the_model_loads(trained_model, command, 
         other.shutdown()
         other.server_close()
     assert done.returncode == 1, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr and "serving" not in done.stderr and "starting" not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "serving" not in done.stderr
+    assert "starting" not in done.stderr
     (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert f"port {port}" in line and f"{setting}=" in line
+    assert f"port {port}" in line
+    assert f"{setting}=" in line
     assert time.monotonic() - started < 30  # no model was loaded
 
 
@@ -308,6 +318,6 @@ def test_the_readiness_wait_ignores_another_process_answering_ping(front):
     finally:
         other.shutdown()
         other.server_close()
-    # Our front, started by tests/servers.running with a token, answers with it.
+    # Our front, started by tests/helpers.running with a token, answers with it.
     with urllib.request.urlopen(front[0] + "/ping", timeout=10) as response:
         assert response.headers["X-Server-Instance"]

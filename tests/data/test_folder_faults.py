@@ -17,7 +17,8 @@ def test_a_file_name_that_is_not_utf8_is_trained_on_and_shown_escaped(tmp_path):
     splits = load_splits(folder_cfg(root), seed=1)
     ids = [row[0] for row in splits.manifest()]
     assert "cat/chaton\\xe9\\xff.png" in ids  # trained on, named by its escaped bytes
-    assert len(ids) == 17 and not splits.skipped
+    assert len(ids) == 17
+    assert not splits.skipped
     # Every id is plain text: the manifest and reports can be written as UTF-8.
     buffer = io.StringIO()
     csv.writer(buffer).writerows(splits.manifest())
@@ -38,7 +39,8 @@ def test_a_class_folder_that_is_a_file_and_loose_files_are_listed_as_skipped(tmp
         "bird": "a file where a class folder was expected",
         "loose.png": "a file where a class folder was expected",
     }
-    assert "skipped 2 file(s)" in splits.skipped_summary() and "loose.png" in splits.skipped_summary()
+    assert "skipped 2 file(s)" in splits.skipped_summary()
+    assert "loose.png" in splits.skipped_summary()
 
 
 def test_loose_files_next_to_train_and_val_are_listed_as_skipped(tmp_path):
