@@ -55,6 +55,7 @@ def test_a_model_larger_than_memory_is_one_line_naming_count_and_memory():
     assert "8.0 GiB" in message
 
 
+@pytest.mark.slow
 def test_train_with_an_over_large_mlp_fails_in_one_line(tmp_path):
     """The real command: before, an 86-line ResourceExhaustedError traceback."""
     command = [sys.executable, "-m", "app", "train", "model.hidden_units=[100000000]", f"output_dir={tmp_path}"]
