@@ -10,6 +10,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -114,9 +115,8 @@ def hardened_endpoint(model_uri: str, tracking_uri: str, workdir: Path, *extra_a
     With `with_process`, yields (front URL, socket path, the serve process).
     """
     port = free_port()
-    private = workdir / "private"
-    private.mkdir(mode=0o700)
-    socket_path = str(private / "model.sock")
+    private = tempfile.mkdtemp(prefix="private-", dir=workdir)  # mode 0700, as serve's own default
+    socket_path = os.path.join(private, "model.sock")
     command = [PYTHON, "-m", "app", "serve", "--model", model_uri, "--port", str(port)]
     command += ["--backend-socket", socket_path, *extra_args]
     with running(command, f"http://127.0.0.1:{port}/ping", workdir / "serve.log", env_for(tracking_uri)) as process:
