@@ -65,24 +65,40 @@ class ModelConfig(BaseModel):
     l2: float = Field(default=0.0, ge=0.0, description="L2 penalty on every kernel (coupled weight decay)")
     width_multiplier: float = Field(default=1.0, gt=0.0, le=4.0, description="scales conv and head widths")
 
+    # Family-specific fields carry `family` metadata (see family_fields): runs log and `compare`
+    # shows only their own family's, so an MLP run has no vgg_depth and a VGG row no hidden_units.
     # MLP
-    hidden_units: list[int] = Field(default=[256, 128], min_length=1)
-    input_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    hidden_units: list[int] = Field(default=[256, 128], min_length=1, json_schema_extra={"family": "mlp"})
+    input_dropout: float = Field(default=0.0, ge=0.0, lt=1.0, json_schema_extra={"family": "mlp"})
 
     # VGG
-    vgg_depth: Literal[11, 13, 16, 19] = 16
+    vgg_depth: Literal[11, 13, 16, 19] = Field(default=16, json_schema_extra={"family": "vgg"})
     vgg_head: Literal["paper", "gap"] = Field(
-        default="gap", description="paper: flatten + two dense layers with dropout; gap: global average pooling"
+        default="gap",
+        description="paper: flatten + two dense layers with dropout; gap: global average pooling",
+        json_schema_extra={"family": "vgg"},
     )
-    head_units: int = Field(default=4096, ge=1, description="width of the paper head's dense layers")
+    head_units: int = Field(
+        default=4096, ge=1, description="width of the paper head's dense layers", json_schema_extra={"family": "vgg"}
+    )
 
     # Inception (GoogLeNet)
-    inception_modules: Literal["googlenet", "compact"] = "googlenet"
-    inception_stem: Literal["paper", "compact"] = Field(
-        default="paper", description="paper: 7x7/2 conv and two pools (224 px); compact: 3x3 convs (32 px)"
+    inception_modules: Literal["googlenet", "compact"] = Field(
+        default="googlenet", json_schema_extra={"family": "inception"}
     )
-    aux_classifiers: bool = False
-    aux_loss_weight: float = Field(default=0.3, ge=0.0, le=1.0, description="weight of each auxiliary loss")
+    inception_stem: Literal["paper", "compact"] = Field(
+        default="paper",
+        description="paper: 7x7/2 conv and two pools (224 px); compact: 3x3 convs (32 px)",
+        json_schema_extra={"family": "inception"},
+    )
+    aux_classifiers: bool = Field(default=False, json_schema_extra={"family": "inception"})
+    aux_loss_weight: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="weight of each auxiliary loss",
+        json_schema_extra={"family": "inception"},
+    )
 
     @field_validator("name")
     @classmethod
@@ -99,6 +115,21 @@ class ModelConfig(BaseModel):
         if any(units < 1 for units in value):
             raise ValueError("every hidden layer needs at least 1 unit")
         return value
+
+
+def family_fields(family: str) -> list[str]:
+    """The model fields `family` uses beyond the shared ones (from each field's `family` metadata)."""
+    return [name for name, field in ModelConfig.model_fields.items() if _family_of(field) == family]
+
+
+def unused_fields(family: str) -> list[str]:
+    """The model fields that belong to other families: not logged, not shown for a `family` run."""
+    return [name for name, field in ModelConfig.model_fields.items() if _family_of(field) not in (None, family)]
+
+
+def _family_of(field) -> str | None:
+    extra = field.json_schema_extra
+    return extra.get("family") if isinstance(extra, dict) else None
 
 
 class OptimizerConfig(BaseModel):
