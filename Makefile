@@ -143,3 +143,29 @@ docs-web-screenshots: $(STAMP) chromium ## regenerate docs/web-page.png and docs
 
 # `make docs-screenshots` regenerates every screenshot in docs/; other parts add their own.
 docs-screenshots: docs-web-screenshots
+
+# --- search and lesson sweeps (Optuna; pipelines/search/, spaces in pipelines/search_spaces/) ---
+.PHONY: tune sweep-activations sweep-initializers sweep-optimizers sweep-regularization sweep-capacity sweeps
+SPACE ?= pipelines/search_spaces/digits_mlp.yaml
+TRIALS ?= 20
+SWEEP := $(PY) -m app tune --sampler grid --pruner none --trials 100
+
+tune: $(STAMP) ## Optuna search over SPACE (TRIALS=20, CONFIG=, ARGS=--storage/--study/...); resumes after a kill
+	$(PY) -m app tune --space $(SPACE) --trials $(TRIALS) $(CONFIG) $(ARGS)
+
+sweep-activations: $(STAMP) ## lesson: 7 activations on the digits MLP (grid), comparison plot on the parent run
+	$(SWEEP) --space pipelines/search_spaces/lesson_activations.yaml pipelines/configs/digits_mlp.yaml $(ARGS)
+
+sweep-initializers: $(STAMP) ## lesson: zeros / random normal / Xavier / He in a deep MLP; gradient health per layer
+	$(SWEEP) --space pipelines/search_spaces/lesson_initializers.yaml pipelines/configs/digits_mlp.yaml $(ARGS)
+
+sweep-optimizers: $(STAMP) ## lesson: SGD, momentum, Nesterov, Adagrad, RMSProp, Adam, AdamW at their usual rates
+	$(SWEEP) --space pipelines/search_spaces/lesson_optimizers.yaml pipelines/configs/digits_mlp.yaml $(ARGS)
+
+sweep-regularization: $(STAMP) ## lesson: none / L2 / dropout / BN / entropy / smoothing / augmentation, 60 flowers per class
+	$(SWEEP) --space pipelines/search_spaces/lesson_regularization.yaml pipelines/configs/flowers_mlp.yaml $(ARGS)
+
+sweep-capacity: $(STAMP) ## lesson: decision regions of MLPs with 1, 2, 3, 10, 100 hidden units on moons, circles, spirals
+	$(PY) -m app capacity-demo $(ARGS)
+
+sweeps: sweep-activations sweep-initializers sweep-optimizers sweep-regularization sweep-capacity ## every lesson sweep above

@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "app.commands.web",
     "app.commands.preview_augment",
     "app.commands.gradient_demo",
+    "app.commands.tune",
+    "app.commands.capacity",
 ]
 
 

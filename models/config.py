@@ -45,6 +45,10 @@ INITIALIZERS = {
     "lecun_uniform": "lecun_uniform",
     "lecun_normal": "lecun_normal",
     "lecun": "lecun_normal",
+    # The initializers lesson's bad examples: symmetric (no unit learns anything of its own) and
+    # Keras' small RandomNormal (stddev 0.05: signals and gradients shrink layer by layer).
+    "zeros": "zeros",
+    "random_normal": "random_normal",
 }
 
 

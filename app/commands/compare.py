@@ -13,6 +13,7 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--data", help="the experiment that training on this DATA logs to (digits, a folder, cifar10, tfds:NAME)"
     )
+    parser.add_argument("--study", help="show the trials of this `tune` study, best objective first, pruned marked")
     parser.add_argument(
         "--sort-by",
         default="best_val_accuracy",
@@ -31,6 +32,8 @@ def run(args) -> int:
     from pipelines.tracking.compare import SORT_ALIASES, compare_runs, log_comparison
 
     mlflow = tracking.connect()
+    if args.study:
+        return show_study(mlflow, args.study, args.csv)
     experiment = args.experiment or tracking.experiment_name(DEFAULT_EXPERIMENT)
     if args.data and not args.experiment:
         from app.dataset_choice import experiment_for
@@ -55,4 +58,21 @@ def run(args) -> int:
         print(
             f"plot and table logged to run {run_id} (artifacts: comparison/comparison.png, comparison/comparison.csv)"
         )
+    return 0
+
+
+def show_study(mlflow, study: str, csv: str | None) -> int:
+    import pandas as pd
+
+    from pipelines.search.view import study_table
+
+    table = study_table(mlflow, study)
+    shown = table.assign(run_id=table["run_id"].str[:8])
+    with pd.option_context("display.width", 200, "display.max_columns", None, "display.float_format", "{:.4g}".format):
+        counts = ", ".join(f"{n} {s.lower()}" for s, n in table["state"].value_counts().items())
+        print(f"study '{study}': {len(table)} trial run(s) ({counts}), best val_accuracy first")
+        print(shown.to_string(index=False))
+    if csv:
+        table.to_csv(csv, index=False)
+        print(f"table written to {csv}")
     return 0

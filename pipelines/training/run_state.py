@@ -40,16 +40,17 @@ def previous_run_id(mlflow, run_dir: Path) -> str | None:
 
 
 @contextmanager
-def tracked_run(tracking, run_dir: Path, start_epoch: int):
+def tracked_run(tracking, run_dir: Path, start_epoch: int, parent_run_id: str | None = None):
     """Start (or, after a kill or an outage, reopen) the run's MLflow run; on any error end it FAILED.
 
     The backup directory is left in place on failure, so nothing trained so far is lost. A
     tracking server that died during the run (`tracking.lost`) leaves the run RUNNING, to be
-    reopened and completed by the same command.
+    reopened and completed by the same command. `parent_run_id` nests a new run under a parent
+    (a tuning study's trials); a reopened run keeps its own.
     """
     mlflow = tracking.mlflow
     run_id = previous_run_id(mlflow, run_dir) if start_epoch else None
-    run = mlflow.start_run(run_id=run_id)
+    run = mlflow.start_run(run_id=run_id, parent_run_id=None if run_id else parent_run_id)
     record = {"run_id": run.info.run_id, "tracking_uri": mlflow.get_tracking_uri()}
     (run_dir / RUN_FILE).write_text(json.dumps(record, indent=2))
     if run_id:

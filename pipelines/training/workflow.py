@@ -35,11 +35,13 @@ def run_dir_for(cfg: ExperimentConfig) -> Path:
     return Path(cfg.output_dir) / f"{cfg.dataset_name()}-{cfg.model.name}-{digest}"
 
 
-def run_training(cfg: ExperimentConfig, overrides=(), backup: str = "latest") -> TrainResult:
+def run_training(
+    cfg: ExperimentConfig, overrides=(), backup: str = "latest", parent_run_id: str | None = None, extra_callbacks=()
+) -> TrainResult:
     """Train, report, log and register one experiment.
 
     `overrides` (the command line's) name the run; `backup`: "latest", "previous" or "restart"
-    (see training/backup.py).
+    (see training/backup.py). A search passes its study's `parent_run_id` and a pruning callback.
     """
     from models import inference_model
     from models.optimizers import current_learning_rate
@@ -76,15 +78,14 @@ def run_training(cfg: ExperimentConfig, overrides=(), backup: str = "latest") ->
 
     run_dir.mkdir(parents=True, exist_ok=True)
     tracking = Tracking(setup_mlflow(cfg.tracking.experiment or cfg.dataset_name()))
-    with run_state.tracked_run(tracking, run_dir, start_epoch) as run:
+    with run_state.tracked_run(tracking, run_dir, start_epoch, parent_run_id) as run:
         name = run_logging.run_name(cfg, overrides)
         _log_run_start(tracking, cfg, name, run_dir, inputs, model, placement, start_epoch, run.info.run_id)
 
         # 3. fit, every epoch logged; then the trained state is kept until it is safely logged.
         metrics_callback = MlflowMetrics(tracking, lambda: current_learning_rate(model.optimizer))
-        outcome = train_model(
-            model, inputs, setup, extra_callbacks=[metrics_callback], log_metrics=tracking.log_metrics
-        )
+        callbacks = [metrics_callback, *extra_callbacks]
+        outcome = train_model(model, inputs, setup, extra_callbacks=callbacks, log_metrics=tracking.log_metrics)
         model = outcome.model  # multi-worker: the chief's plain copy
         write_snapshot(model, run_dir / "backup", outcome.last_epoch, complete=True)
 
