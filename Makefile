@@ -123,7 +123,7 @@ compare: $(STAMP) ## table of the experiment's runs, best (best-epoch) val accur
 promote: $(STAMP) ## register the best run's model as MODEL_NAME and move @champion to it (ARGS=--run-id ID)
 	$(PY) -m app promote --name $(MODEL_NAME) $(ARGS)
 
-serve: $(STAMP) ## serve MODEL_NAME@champion on 127.0.0.1:5001: mlflow models serve behind limits and short errors
+serve: $(STAMP) ## serve MODEL_NAME@champion on 127.0.0.1:5001 (SERVE_PORT=): MLflow scoring server on a private socket behind limits (ARGS=--max-in-flight ...)
 	$(PY) -m app serve --model models:/$(MODEL_NAME)@champion --host 127.0.0.1 --port $(SERVE_PORT) $(ARGS)
 
 serve-mlflow: $(STAMP) ## the bare mlflow models serve on 127.0.0.1:5001 (no request-size limit; errors may quote the request)

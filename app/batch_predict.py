@@ -1,7 +1,17 @@
-"""Batch prediction over files and folders: one CSV row per file, unreadable files reported."""
+"""Batch prediction over files and folders: one CSV row per file, unreadable files reported.
+
+Only regular files are opened, without blocking (a FIFO would wait forever for a writer), and
+their size is checked with fstat before one byte is read; reads stop at the limit, so a file
+that grows while being read cannot take more. Everything that cannot be read (a symlink loop,
+a dangling link, a FIFO, a folder without permission, a path inside one) gets a row that
+says why, instead of being left out or ending the run with a traceback.
+"""
 
 import base64
+import errno
 import logging
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,33 +22,116 @@ from data.folder import IMAGE_SUFFIXES
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ["file", "label", "probability", "top_k", "error"]
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # the served model's own per-image limit (meta max_bytes)
+REASONS = {
+    errno.ELOOP: "symlink loop",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "a path component is not a folder",
+    errno.ENAMETOOLONG: "file name too long",
+}
 
 
-def expand_paths(paths: list[str]) -> Iterator[Path]:
-    """Files as given; directories expand to the images inside them, recursively, sorted."""
+def expand_paths(paths: list[str]) -> Iterator[tuple[Path, str]]:
+    """(path, "") for each file to read; (path, reason) for each that cannot be.
+
+    Files are yielded as given; folders expand to the image files inside them, recursively,
+    sorted, without following symlinked folders (a link to a parent would never end).
+    """
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError as err:
+            yield path, _reason(path, err)
+            continue
+        if is_dir:
+            yield from _walk(path)
         else:
-            yield path  # a missing file becomes an error row, not a crash
+            yield path, ""  # opened later; a FIFO or device becomes an error row there
 
 
-def predict_files(model, paths: list[str], batch_size: int = 32, top_k: int = 3) -> list[dict]:
+def _walk(folder: Path) -> Iterator[tuple[Path, str]]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as err:
+        yield folder, f"folder not readable ({_reason(folder, err)})"
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(path)
+                continue
+            mode = os.stat(path).st_mode  # follows file symlinks: a link to an image is fine
+        except OSError as err:
+            yield path, _reason(path, err)
+            continue
+        if stat.S_ISDIR(mode):
+            yield path, "symlink to a folder (not followed)"
+        elif not stat.S_ISREG(mode):
+            yield path, f"not a regular file ({_kind(mode)})"
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            yield path, ""
+
+
+def read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, or OSError/ValueError with a one-line reason; never more than max_bytes read."""
+    # O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting forever.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"not a regular file ({_kind(info.st_mode)})")
+        if info.st_size > max_bytes:
+            raise ValueError(f"{info.st_size:,} bytes, over the {max_bytes:,}-byte limit")
+        chunks, total = [], 0
+        while chunk := f.read(min(1 << 20, max_bytes + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:  # it grew since fstat
+                raise ValueError(f"over the {max_bytes:,}-byte limit")
+        return b"".join(chunks)
+
+
+def predict_files(
+    model, paths: list[str], batch_size: int = 32, top_k: int = 3, max_bytes: int = DEFAULT_MAX_BYTES
+) -> list[dict]:
     """Rows of CSV_COLUMNS. A batch that fails is retried file by file to name the bad one."""
     rows: list[dict] = []
     batch: list[tuple[Path, str]] = []
-    for path in expand_paths(paths):
+    for path, problem in expand_paths(paths):
+        if problem:
+            rows.append(_error_row(path, problem))
+            continue
         try:
-            batch.append((path, base64.b64encode(path.read_bytes()).decode("ascii")))
+            batch.append((path, base64.b64encode(read_bounded(path, max_bytes)).decode("ascii")))
         except OSError as err:
-            rows.append(_error_row(path, err.strerror or type(err).__name__))
+            rows.append(_error_row(path, _reason(path, err)))
+        except ValueError as err:
+            rows.append(_error_row(path, str(err)))
         if len(batch) == batch_size:
             rows.extend(_predict_batch(model, batch, top_k))
             batch = []
     if batch:
         rows.extend(_predict_batch(model, batch, top_k))
     return rows
+
+
+def _reason(path: Path, err: OSError) -> str:
+    if err.errno == errno.ENOENT:
+        return "dangling symlink" if os.path.islink(path) else "no such file"
+    return REASONS.get(err.errno, err.strerror or type(err).__name__)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
 
 
 def _predict_batch(model, batch: list[tuple[Path, str]], top_k: int) -> list[dict]:
@@ -54,7 +147,7 @@ def _predict_batch(model, batch: list[tuple[Path, str]], top_k: int) -> list[dic
         return [row for item in batch for row in _predict_batch(model, [item], top_k)]
     return [
         {
-            "file": str(path),
+            "file": display_name(path),
             "label": row["label"],
             "probability": round(float(row["probability"]), 6),
             "top_k": ";".join(f"{t['label']}:{t['probability']:.4f}" for t in row["top_k"]),
@@ -66,4 +159,9 @@ def _predict_batch(model, batch: list[tuple[Path, str]], top_k: int) -> list[dic
 
 def _error_row(path: Path, reason: str) -> dict:
     log.warning("%s: %s", path, reason)
-    return {"file": str(path), "label": "", "probability": "", "top_k": "", "error": reason}
+    return {"file": display_name(path), "label": "", "probability": "", "top_k": "", "error": reason}
+
+
+def display_name(path: Path) -> str:
+    """The path as text for the CSV: bytes that are not UTF-8 shown escaped ('\\xff')."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")

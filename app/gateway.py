@@ -8,12 +8,20 @@ this front refuses oversized bodies while they stream in (413), checks the conte
 (415) and the JSON (400), forwards everything else unchanged, and passes on only the model's
 own short messages (error_class IMAGE_REQUEST_INVALID); any other MLflow error becomes a
 fixed one-line message for its status.
+
+The model server listens on a Unix socket in a private folder (app.model_server), reachable
+only through this front; at most `max_model_requests` requests are at the model at once (the
+others wait their turn), which bounds its decoding memory. Requests in flight, body read time
+and connections per client are bounded by app.http_limits.
 """
 
-import json
+import asyncio
 import logging
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, UnixConnector, web
+
+from app import http_limits
+from app.http_limits import JsonTooDeep, Limits, parse_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +31,7 @@ USAGE = 'send JSON {"dataframe_split": {"columns": ["image"], "data": [["<base64
 GENERIC_MESSAGES = {
     400: f"the request is not a valid prediction request; {USAGE}",
     404: "not found; POST /invocations, GET /ping",
+    408: "the request body did not arrive in time",
     413: "request body too large",
     415: f"unsupported content type; {USAGE} with Content-Type: application/json",
     422: f"the request is not a valid prediction request; {USAGE}",
@@ -34,12 +43,25 @@ def error(status: int, message: str, code: str = "INVALID_PARAMETER_VALUE") -> w
     return web.json_response({"error_code": code, "message": message}, status=status)
 
 
-def build_gateway(backend_url: str, max_body_bytes: int, timeout_seconds: float) -> web.Application:
-    """The front app: POST /invocations, GET /ping, /health and /version, forwarded to `backend_url`."""
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[_json_errors])
-    app["backend"] = backend_url.rstrip("/")
-    app["max_body_bytes"] = max_body_bytes
+CODES = {408: "TIMEOUT", 413: "REQUEST_TOO_LARGE", 503: "UNAVAILABLE"}
+
+
+def error_payload(status: int, message: str) -> dict:
+    return {"error_code": CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"), "message": message}
+
+
+def build_gateway(
+    backend_socket: str, limits: Limits, timeout_seconds: float, max_model_requests: int = 2
+) -> web.Application:
+    """The front app: POST /invocations, GET /ping, /health and /version, forwarded to the model server."""
+    app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_json_errors])
+    http_limits.install(app, limits, error_payload)
+    # The URL's host is only a name: the connection goes to the Unix socket.
+    app["backend"] = "http://model-server"
+    app["backend_socket"] = backend_socket
+    app["max_body_bytes"] = limits.max_body_bytes
     app["timeout"] = ClientTimeout(total=timeout_seconds)
+    app["model_slots"] = asyncio.Semaphore(max_model_requests)
     app.cleanup_ctx.append(_client_session)
     app.router.add_post("/invocations", invocations)
     for path in ("/ping", "/health", "/version"):
@@ -49,7 +71,8 @@ def build_gateway(backend_url: str, max_body_bytes: int, timeout_seconds: float)
 
 async def _client_session(app: web.Application):
     # One pooled session: a new TCP connection per request would cost more than the proxy itself.
-    async with ClientSession(timeout=app["timeout"]) as session:
+    connector = UnixConnector(path=app["backend_socket"])
+    async with ClientSession(timeout=app["timeout"], connector=connector) as session:
         app["session"] = session
         yield
 
@@ -68,23 +91,24 @@ async def _json_errors(request: web.Request, handler):
 
 
 async def invocations(request: web.Request) -> web.Response:
-    limit = request.app["max_body_bytes"]
-    if request.content_length is not None and request.content_length > limit:
-        # Refuse before reading a byte of it.
-        return error(413, f"request body over the {limit:,}-byte limit")
     if request.content_type != "application/json":
         return error(415, GENERIC_MESSAGES[415])
-    body = await request.read()
+    body = await read_body(request)
     try:
-        parsed = json.loads(body)
+        parsed = parse_json(body)
+    except JsonTooDeep:
+        return error(400, f"request body is not valid JSON (nested too deeply); {USAGE}")
     except (UnicodeDecodeError, ValueError):
         return error(400, f"request body is not valid JSON; {USAGE}")
     if not isinstance(parsed, dict) or sum(key in parsed for key in INPUT_KEYS) != 1:
         return error(400, f"JSON must be an object with exactly one of {', '.join(INPUT_KEYS)}; {USAGE}")
     try:
-        async with request.app["session"].post(
-            request.app["backend"] + "/invocations", data=body, headers={"Content-Type": "application/json"}
-        ) as response:
+        async with (
+            request.app["model_slots"],
+            request.app["session"].post(
+                request.app["backend"] + "/invocations", data=body, headers={"Content-Type": "application/json"}
+            ) as response,
+        ):
             payload = await response.read()
             status = response.status
     except TimeoutError:
@@ -99,7 +123,7 @@ async def invocations(request: web.Request) -> web.Response:
 def _client_safe(status: int, payload: bytes) -> web.Response:
     """Pass on the model's own messages; replace MLflow's (which may quote the request)."""
     try:
-        answer = json.loads(payload)
+        answer = parse_json(payload)
     except ValueError:
         answer = {}
     if 400 <= status < 500 and isinstance(answer, dict) and answer.get("error_class") == MODEL_ERROR_CLASS:

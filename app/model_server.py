@@ -1,13 +1,28 @@
-"""Start `mlflow models serve` as a child process and wait until it answers /ping."""
+"""Start MLflow's scoring server as a child process on a private Unix socket; wait for /ping.
 
+`mlflow models serve` can only listen on TCP, where any process on the machine can reach it
+and bypass the front's limits (and MLflow answers invalid JSON by quoting it). What it runs is
+`uvicorn mlflow.pyfunc.scoring_server.app:app` with the model URI in an environment variable
+(mlflow.pyfunc.scoring_server.get_cmd); we run that same command with `--uds` instead of
+`--host/--port`. The socket lives in a folder made by mkdtemp (mode 0700): other users cannot
+connect, and no port is open. (A secret header would not do better against processes of the
+same user, who can read the front's memory anyway.)
+"""
+
+import http.client
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+# mlflow.pyfunc.scoring_server._SERVER_MODEL_PATH: where its app module reads the model URI.
+MODEL_URI_VARIABLE = "__pyfunc_model_path__"
+SCORING_APP = "mlflow.pyfunc.scoring_server.app:app"
 
 # Seconds the scoring server gives one request before answering 504.
 DEFAULT_REQUEST_TIMEOUT = 30
@@ -35,6 +50,7 @@ def serve_env(request_timeout: int = DEFAULT_REQUEST_TIMEOUT) -> dict[str, str]:
 
 
 def start_model_server(model_uri: str, host: str, port: int, workers: int = 1, log_file=None) -> subprocess.Popen:
+    """The bare `mlflow models serve` on TCP (benchmarks compare against it)."""
     return subprocess.Popen(
         serve_command(model_uri, host, port, workers),
         env=serve_env(),
@@ -44,15 +60,77 @@ def start_model_server(model_uri: str, host: str, port: int, workers: int = 1, l
     )
 
 
-def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: float = 180.0) -> None:
-    """Poll `url` until it answers 200; raise at once if `process` exits first."""
+def private_socket_path() -> str:
+    """A socket path in a fresh folder only this user can enter."""
+    return os.path.join(tempfile.mkdtemp(prefix="model-server-"), "model.sock")
+
+
+def start_private_model_server(model_uri: str, socket_path: str, workers: int = 1, log_file=None) -> subprocess.Popen:
+    """MLflow's scoring server for `model_uri` on the Unix socket `socket_path` (no TCP port)."""
+    uvicorn = Path(sys.executable).with_name("uvicorn")
+    command = [str(uvicorn), "--uds", socket_path, "--workers", str(workers), "--no-access-log", SCORING_APP]
+    env = serve_env()
+    env[MODEL_URI_VARIABLE] = model_uri
+    # glibc gives each decoding thread its own malloc arena and keeps freed image buffers in
+    # them, and after freeing one large buffer it serves the next ones (up to 32 MB) from the
+    # heap: two arenas and a fixed 1 MB mmap threshold give decoded images back to the system.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(1024 * 1024))
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdout=log_file or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its workers go down with it
+    )
+
+
+def unix_get(socket_path: str, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    """GET `path` over the Unix socket: (status, body)."""
+
+    class Connection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(socket_path)
+
+    connection = Connection("model-server", timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_until_socket_up(socket_path: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
+    """Poll /ping on our own socket until 200; raise at once if `process` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the model server exited with code {process.returncode} before answering /ping")
+        try:
+            if unix_get(socket_path, "/ping")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the model server did not answer /ping within {timeout:.0f} s")
+
+
+def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: float = 180.0, token: str = "") -> None:
+    """Poll `url` until it answers 200; raise at once if `process` exits first.
+
+    With `token`, only an answer carrying it in X-Server-Instance counts (app.http_limits): the
+    server was started with SERVER_INSTANCE_TOKEN=token, and another process on the port has none.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with code {process.returncode} before answering {url}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
+                if response.status == 200 and (not token or response.headers.get("X-Server-Instance") == token):
                     return
         except (urllib.error.URLError, OSError):
             pass

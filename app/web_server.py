@@ -13,14 +13,23 @@ from pathlib import Path
 import pandas as pd
 from aiohttp import web
 
+from app import http_limits
+from app.http_limits import Limits, read_body
+
 log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).parent / "web" / "index.html"
 
 
-def build_web_app(model, model_uri: str, max_upload_bytes: int, details: dict | None = None) -> web.Application:
+def build_web_app(
+    model, model_uri: str, max_upload_bytes: int, details: dict | None = None, limits: Limits | None = None
+) -> web.Application:
     """`details`: what /api/info tells the page about the model (name, version, classes, ...)."""
     app = web.Application(client_max_size=max_upload_bytes, middlewares=[_short_errors])
+    # Requests in flight, body read time, connections per client, JSON parser errors: app/http_limits.py.
+    http_limits.install(
+        app, limits or Limits(max_body_bytes=max_upload_bytes), lambda status, message: {"error": message}
+    )
     app["model"] = model
     app["model_uri"] = model_uri
     app["max_upload_bytes"] = max_upload_bytes
@@ -68,10 +77,7 @@ async def info(request: web.Request) -> web.Response:
 async def predict(request: web.Request) -> web.Response:
     from mlflow.exceptions import MlflowException
 
-    limit = request.app["max_upload_bytes"]
-    if request.content_length is not None and request.content_length > limit:
-        return web.json_response({"error": f"file over the {limit:,}-byte limit"}, status=413)
-    data = await request.read()
+    data = await read_body(request)
     if not data:
         return web.json_response({"error": "empty upload: choose an image file"}, status=400)
     try:

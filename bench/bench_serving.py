@@ -121,7 +121,7 @@ def main() -> None:
         print(f"skipped: flowers dataset not found at {FLOWERS}")
         return
 
-    from app.model_server import free_port, serve_env, stop, wait_until_up
+    from app.model_server import free_port, serve_env, start_model_server, stop, wait_until_up
 
     jpeg_path = sorted((FLOWERS / "daisy").glob("*.jpg"))[0]
     jpeg = jpeg_path.read_bytes()
@@ -132,13 +132,17 @@ def main() -> None:
         model_uri = "models:/flowers-classifier@champion"
         port, backend_port = free_port(), free_port()
         command = [sys.executable, "-m", "app", "serve", "--model", model_uri, "--port", str(port)]
-        command += ["--backend-port", str(backend_port), "--workers", str(args.workers)]
+        command += ["--workers", str(args.workers)]
         with open(Path(tmp) / "serve.log", "wb") as log:
             server = subprocess.Popen(
                 command, cwd=ROOT, env=serve_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+            # The front's own model server is on a private Unix socket: the bare figures come
+            # from a separate `mlflow models serve` on TCP.
+            bare = start_model_server(model_uri, "127.0.0.1", backend_port, args.workers, log_file=log)
             try:
                 wait_until_up(f"http://127.0.0.1:{port}/ping", server)
+                wait_until_up(f"http://127.0.0.1:{backend_port}/ping", bare)
                 results = {"in_process": bench_in_process(model_uri, jpeg, args.seconds)}
                 for name, url in {"mlflow": backend_port, "served": port}.items():
                     for concurrency in (1, 8):
@@ -149,6 +153,7 @@ def main() -> None:
                         print(key, results[key], flush=True)
             finally:
                 stop(server)
+                stop(bare)
 
     in_process = results["in_process"]["predict_on_batch"]
     served1, served8 = results["served_c1"], results["served_c8"]

@@ -16,7 +16,7 @@ from data.config import DataConfig
 from data.dataset import ImageSet, Loaded
 
 log = logging.getLogger(__name__)
-FORMAT = 1  # bump when the decoder changes what it produces
+FORMAT = 2  # bump when the decoder changes what it produces (2: JPEG draft decoding)
 
 
 def cache_key(cfg: DataConfig, source_fingerprint: str) -> str:

@@ -1,6 +1,7 @@
 """The in-memory form every source produces: decoded uint8 images, labels, class names."""
 
 import hashlib
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -74,9 +75,13 @@ def _reason_kind(reason: str) -> str:
     return reason.split(" (")[0].split(":")[0] if not reason.startswith("image is ") else "over the pixel limit"
 
 
-def fingerprint(entries: list[tuple[str, int]]) -> str:
-    """A short hash of (name, size) pairs: changes when any file is added, removed or resized."""
+def fingerprint(entries: list[tuple[str | bytes, int]]) -> str:
+    """A short hash of (name, size) pairs: changes when any file is added, removed or resized.
+
+    Names may be bytes (os.fsencode of a file name that is not valid UTF-8); a str name hashes
+    as its UTF-8 bytes, so both forms of the same valid name give the same fingerprint.
+    """
     digest = hashlib.sha256()
-    for name, size in sorted(entries):
-        digest.update(f"{name}\0{size}\n".encode())
+    for name, size in sorted((os.fsencode(name), size) for name, size in entries):
+        digest.update(name + f"\0{size}\n".encode())
     return digest.hexdigest()[:16]

@@ -1,6 +1,12 @@
 """One decode path for training, evaluation and serving: bytes or arrays -> uint8 HxWxC.
 
 Serving imports this module, so a served model sees exactly the pixels training saw.
+
+Memory per image is bounded before any pixel is decoded: the header gives the size and the
+mode, so `width x height x bytes per pixel` is checked against `max_decoded_bytes` (a 77 KB
+16-bit PNG can declare 6300x6300 = 79 MB of pixels). JPEGs are decoded at reduced scale
+(1/2, 1/4, 1/8 in the DCT, Pillow's `draft`) when the target size allows it, so a 24-megapixel
+photo costs a few MB, not 72. Conversions work in the narrowest integer type they can.
 """
 
 import io
@@ -11,6 +17,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from data.errors import first_line
 
 DEFAULT_MAX_PIXELS = 40_000_000
+# 48 MiB of decoded pixels per image: 4096x4096 RGB, 5000x5000 16-bit gray. Decoding then
+# converting takes ~3x this at the peak (see README, "Serving limits").
+DEFAULT_MAX_DECODED_BYTES = 48 * 1024 * 1024
 
 
 class DecodeError(ValueError):
@@ -23,6 +32,7 @@ def decode_image(
     channels: int,
     resize: str = "stretch",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
 ) -> np.ndarray:
     """Decode encoded image bytes to a uint8 array of shape (height, width, channels)."""
     if not data:
@@ -33,6 +43,16 @@ def decode_image(
             # declares a huge canvas in a few bytes.
             if img.width * img.height > max_pixels:
                 raise DecodeError(f"image is {img.width}x{img.height}, over the {max_pixels:,}-pixel limit")
+            if img.format == "JPEG":
+                # Never below the target on either side, whatever the EXIF rotation does later.
+                side = max(image_size)
+                img.draft("L" if channels == 1 else "RGB", (side, side))
+            decoded = decoded_bytes(img)
+            if decoded > max_decoded_bytes:
+                raise DecodeError(
+                    f"image is {img.width}x{img.height} {img.mode} ({decoded:,} bytes decoded), "
+                    f"over the {max_decoded_bytes:,}-byte limit per image"
+                )
             img.load()
             img = ImageOps.exif_transpose(img)
             pixels = _to_channels(img, channels)
@@ -45,6 +65,17 @@ def decode_image(
     except Exception as err:  # Pillow's plugins raise OSError, SyntaxError, struct.error, ...
         raise DecodeError(_reason(err)) from None
     return resize_array(pixels, image_size, resize)
+
+
+def decoded_bytes(img: Image.Image) -> int:
+    """Bytes of pixels Pillow will hold for `img` once loaded, from the header alone."""
+    if img.mode.startswith("I;16"):
+        per_band = 2
+    elif img.mode in ("I", "F"):
+        per_band = 4
+    else:
+        per_band = 1
+    return img.width * img.height * len(img.getbands()) * per_band
 
 
 def _reason(err: Exception) -> str:
@@ -64,9 +95,14 @@ def _to_channels(img: Image.Image, channels: int) -> np.ndarray:
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16/32-bit grayscale: rescale by the type's range rather than clipping to 255,
         # which would turn every 16-bit image white.
-        wide = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or wide.max() <= 65535 else wide.max()
-        gray = np.clip(wide / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        wide = np.asarray(img)
+        top = 65535 if img.mode.startswith("I;16") or wide.max() <= 65535 else int(wide.max())
+        gray = np.empty(wide.shape, dtype=np.uint8)
+        # Rescaled in bands of rows: a whole-image float64 copy would cost 4x the decoded size.
+        for start in range(0, len(wide), 256):
+            rows = np.clip(wide[start : start + 256].astype(np.int64), 0, None)
+            gray[start : start + 256] = (rows * 255 + top // 2) // top
+        del wide
         img = Image.fromarray(gray, mode="L")
     elif img.mode == "F":
         img = Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8), mode="L")

@@ -29,12 +29,15 @@ class FolderSource:
         self.layout = _split_layout(self.root)  # {"train": Path, "val": Path, ...} or {"all": root}
         self.files: dict[str, dict[str, list[Path]]] = {}
         self.ignored: list[tuple[str, str]] = []
+        if "all" not in self.layout:  # train/ val/ [test/]: anything else at the top is left out
+            self._report_loose_files(sorted(p for p in self.root.iterdir() if not p.name.startswith(".")))
         for part, folder in self.layout.items():
             self.files[part] = self._class_files(folder)
         self.class_names = sorted({name for per_class in self.files.values() for name in per_class})
         self._check_classes()
+        # Raw bytes of each name (os.fsencode): names that are not valid UTF-8 hash too.
         sizes = [
-            (self._rel(p), p.stat().st_size)
+            (os.fsencode(p.relative_to(self.root)), p.stat().st_size)
             for per_class in self.files.values()
             for ps in per_class.values()
             for p in ps
@@ -48,7 +51,9 @@ class FolderSource:
 
     def _class_files(self, folder: Path) -> dict[str, list[Path]]:
         files: dict[str, list[Path]] = {}
-        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+        self._report_loose_files(entries)
+        for class_dir in (p for p in entries if p.is_dir()):
             members = []
             for path in sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
                 if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -58,6 +63,13 @@ class FolderSource:
             if members:
                 files[class_dir.name] = members
         return files
+
+    def _report_loose_files(self, entries: list[Path]) -> None:
+        # A class "folder" that is a file, or an image lying next to the class folders: it is
+        # not trained on, so it is listed in the skipped report rather than silently dropped.
+        for path in entries:
+            if not path.is_dir():
+                self.ignored.append((self._rel(path), "a file where a class folder was expected"))
 
     def _check_classes(self) -> None:
         where = self.root if "all" in self.layout else self.layout["train"]
@@ -109,7 +121,9 @@ class FolderSource:
         return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int32), ids)
 
     def _rel(self, path: Path) -> str:
-        return str(path.relative_to(self.root))
+        """The path for reports and manifests: names that are not UTF-8 shown escaped (b'\\xff' -> '\\xff')."""
+        raw = os.fsencode(path.relative_to(self.root))
+        return raw.decode("utf-8", errors="backslashreplace")
 
 
 def _split_layout(root: Path) -> dict[str, Path]:

@@ -35,7 +35,12 @@ def build_model(cfg, input_shape: tuple[int, ...], num_classes: int):
     The output is the `predictions` layer, or a dict {"predictions", "aux1", ...} when the
     family adds auxiliary classifiers (see models/auxiliary.py).
     """
+    from models.size import check_model_fits
+
     if cfg.name not in BUILDERS:
         # Imported on first use so that `python -m app --help` never pays for TensorFlow.
         importlib.import_module(f"models.families.{cfg.name}")
+    # Counted from the config first: Keras allocates weights while building, and an over-large
+    # model would die in TensorFlow with a long ResourceExhaustedError instead of one line.
+    check_model_fits(cfg, tuple(input_shape), num_classes)
     return BUILDERS[cfg.name](cfg, tuple(input_shape), num_classes)

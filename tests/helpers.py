@@ -7,10 +7,12 @@ of a bare timeout.
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,15 +73,21 @@ def env_for(tracking_uri: str, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running(command: list[str], health_url: str, log_path: Path, env: dict, timeout: float = 180.0):
-    """Start `command`, wait until `health_url` answers 200, stop the process group afterwards."""
+def running(command: list[str], health_url: str, log_path: Path, env: dict, timeout: float = 180.0, ours=True):
+    """Start `command`, wait until `health_url` answers 200, stop the process group afterwards.
+
+    For our servers (`ours`), only an answer carrying this start's token counts (app.http_limits),
+    never another process's.
+    """
+    token = secrets.token_hex(8) if ours else ""
+    env = {**env, "SERVER_INSTANCE_TOKEN": token}
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
             try:
-                wait_until_up(health_url, process, timeout)
+                wait_until_up(health_url, process, timeout, token=token)
             except RuntimeError as err:
                 tail = log_path.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{err}\n--- {log_path.name} ---\n{tail}") from None
@@ -107,25 +115,34 @@ def mlflow_server_process(workdir: Path, port: int | None = None):
         "--artifacts-destination", str(workdir / "server-artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    with running(command, f"{url}/health", workdir / "mlflow-server.log", env_for(url)) as process:
+    with running(command, f"{url}/health", workdir / "mlflow-server.log", env_for(url), ours=False) as process:
         yield url, process
 
 
 @contextmanager
-def hardened_endpoint(model_uri: str, tracking_uri: str, workdir: Path):
-    """`python -m app serve`: yields (front URL, URL of the mlflow models serve behind it)."""
-    port, backend_port = free_port(), free_port()
+def hardened_endpoint(model_uri: str, tracking_uri: str, workdir: Path, *extra_args: str, with_process=False):
+    """`python -m app serve`: yields (front URL, Unix socket of the model server behind it).
+
+    With `with_process`, yields (front URL, socket path, the serve process).
+    """
+    port = free_port()
+    private = tempfile.mkdtemp(prefix="private-", dir=workdir)  # mode 0700, as serve's own default
+    socket_path = os.path.join(private, "model.sock")
     command = [PYTHON, "-m", "app", "serve", "--model", model_uri, "--port", str(port)]
-    command += ["--backend-port", str(backend_port)]
-    with running(command, f"http://127.0.0.1:{port}/ping", workdir / "serve.log", env_for(tracking_uri)):
-        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{backend_port}"
+    command += ["--backend-socket", socket_path, *extra_args]
+    with running(command, f"http://127.0.0.1:{port}/ping", workdir / "serve.log", env_for(tracking_uri)) as process:
+        yield (
+            (f"http://127.0.0.1:{port}", socket_path, process)
+            if with_process
+            else (f"http://127.0.0.1:{port}", socket_path)
+        )
 
 
 @contextmanager
-def web_page(model_uri: str, tracking_uri: str, workdir: Path, max_upload_mb: float = 1.0):
+def web_page(model_uri: str, tracking_uri: str, workdir: Path, *extra_args: str, max_upload_mb: float = 1.0):
     port = free_port()
     command = [PYTHON, "-m", "app", "web", "--model", model_uri, "--port", str(port)]
-    command += ["--max-upload-mb", str(max_upload_mb)]
+    command += ["--max-upload-mb", str(max_upload_mb), *extra_args]
     with running(command, f"http://127.0.0.1:{port}/api/info", workdir / "web.log", env_for(tracking_uri)):
         yield f"http://127.0.0.1:{port}"
 

@@ -23,7 +23,7 @@ def run(args) -> int:
     if args.top_k < 1 or args.batch_size < 1:
         raise ValueError(f"--top-k {args.top_k} and --batch-size {args.batch_size} must be at least 1")
     model = load_model(tracking.connect(), args.model)
-    rows = predict_files(model, args.paths, args.batch_size, args.top_k)
+    rows = predict_files(model, args.paths, args.batch_size, args.top_k, max_bytes=_max_bytes(model))
     text = csv_text(CSV_COLUMNS, rows)
     if args.output:
         Path(args.output).write_text(text, newline="")
@@ -35,3 +35,13 @@ def run(args) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _max_bytes(model) -> int:
+    """The served model's own per-image limit: no file larger than it is read at all."""
+    from app.batch_predict import DEFAULT_MAX_BYTES
+
+    try:
+        return int(model.unwrap_python_model().meta["max_bytes"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return DEFAULT_MAX_BYTES

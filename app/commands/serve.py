@@ -1,9 +1,13 @@
 """`python -m app serve --model models:/NAME@champion`: the hardened HTTP endpoint.
 
-Runs `mlflow models serve --env-manager local` on a private port and app.gateway in front of
-it on --host/--port (request-size limit, content-type and JSON checks, payload-free errors).
+Binds --host/--port first (a busy port is one line, before the model is loaded), then runs
+MLflow's scoring server on a private Unix socket (app.model_server) and app.gateway in front
+of it: request-size limit, content-type and JSON checks, payload-free errors, and the limits
+of app.http_limits (requests in flight, body read time, connections per client).
 """
 
+import os
+import shutil
 import sys
 
 
@@ -12,30 +16,46 @@ def add_parser(commands) -> None:
     parser.add_argument("--model", default="models:/digits-classifier@champion", help="model URI")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=5001)
-    parser.add_argument("--backend-port", type=int, default=0, help="port of mlflow models serve (default: a free one)")
-    parser.add_argument("--workers", type=int, default=1, help="mlflow models serve worker processes")
+    parser.add_argument(
+        "--backend-socket", help="Unix socket of the model server (default: model.sock in a new private folder)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="model server worker processes")
     parser.add_argument("--max-request-mb", type=float, default=16.0, help="largest request body accepted")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds one request may take")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds one request may take at the model")
+    parser.add_argument("--body-timeout", type=float, default=20.0, help="seconds for a request body to arrive")
+    parser.add_argument("--max-in-flight", type=int, default=16, help="requests at once; 503 + Retry-After past it")
+    parser.add_argument("--max-model-requests", type=int, default=2, help="requests at the model at once (others wait)")
+    parser.add_argument("--max-connections-per-client", type=int, default=8)
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    from aiohttp import web
-
     from app.gateway import build_gateway
-    from app.model_server import free_port, start_model_server, stop, wait_until_up
+    from app.http_limits import Limits, bind, serve
+    from app.model_server import private_socket_path, start_private_model_server, stop, wait_until_socket_up
 
-    if args.workers < 1:
-        raise ValueError(f"--workers {args.workers} must be at least 1")
-    backend_port = args.backend_port or free_port()
-    backend = f"http://127.0.0.1:{backend_port}"
-    print(f"starting mlflow models serve for {args.model} on {backend} ...", file=sys.stderr)
-    process = start_model_server(args.model, "127.0.0.1", backend_port, args.workers, log_file=sys.stderr)
+    for name in ("workers", "max_in_flight", "max_model_requests", "max_connections_per_client"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at least 1")
+    # Ours before anything slow: a busy port fails now, and no other process can answer for us.
+    sock = bind(args.host, args.port, "SERVE_PORT")
+    socket_path = args.backend_socket or private_socket_path()
+    print(f"starting the model server for {args.model} on {socket_path} ...", file=sys.stderr)
+    process = start_private_model_server(args.model, socket_path, args.workers, log_file=sys.stderr)
     try:
-        wait_until_up(f"{backend}/ping", process)
-        app = build_gateway(backend, int(args.max_request_mb * 1024 * 1024), args.timeout)
+        wait_until_socket_up(socket_path, process)
+        limits = Limits(
+            max_body_bytes=int(args.max_request_mb * 1024 * 1024),
+            body_timeout=args.body_timeout,
+            max_in_flight=args.max_in_flight,
+            max_connections_per_client=args.max_connections_per_client,
+        )
+        app = build_gateway(socket_path, limits, args.timeout, args.max_model_requests)
         print(f"serving {args.model} on http://{args.host}:{args.port}/invocations", file=sys.stderr)
-        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+        serve(app, sock)
     finally:
         stop(process)
+        sock.close()
+        if not args.backend_socket:  # the private folder is ours: leave nothing behind in /tmp
+            shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
     return 0

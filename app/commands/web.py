@@ -9,21 +9,29 @@ def add_parser(commands) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-upload-mb", type=float, default=10.0)
+    parser.add_argument("--body-timeout", type=float, default=20.0, help="seconds for an upload to arrive")
+    parser.add_argument("--max-in-flight", type=int, default=16, help="requests at once; 503 + Retry-After past it")
+    parser.add_argument("--max-connections-per-client", type=int, default=8)
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    from aiohttp import web
-
+    from app.http_limits import Limits, bind, serve
     from app.web_server import build_web_app
     from pipelines.tracking import store as tracking
 
-    mlflow = tracking.connect()
-    model = load_model(mlflow, args.model)
-    details = describe_model(mlflow, args.model, model)
-    app = build_web_app(model, args.model, int(args.max_upload_mb * 1024 * 1024), details)
-    print(f"web page for {args.model} on http://{args.host}:{args.port}/", file=sys.stderr)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    sock = bind(args.host, args.port, "WEB_PORT")  # a busy port is one line, before the model loads
+    try:
+        mlflow = tracking.connect()
+        model = load_model(mlflow, args.model)
+        details = describe_model(mlflow, args.model, model)
+        max_upload = int(args.max_upload_mb * 1024 * 1024)
+        limits = Limits(max_upload, args.body_timeout, args.max_in_flight, args.max_connections_per_client)
+        app = build_web_app(model, args.model, max_upload, details, limits)
+        print(f"web page for {args.model} on http://{args.host}:{args.port}/", file=sys.stderr)
+        serve(app, sock)
+    finally:
+        sock.close()
     return 0
 
 

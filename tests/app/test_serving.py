@@ -49,6 +49,27 @@ def bomb_png() -> bytes:
     return buffer.getvalue()
 
 
+def post_unix(socket_path: str, body, content_type: str = "application/json", timeout: float = 60):
+    """POST /invocations over the model server's Unix socket: (status, body)."""
+    import http.client
+    import socket
+
+    class Connection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(socket_path)
+
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    connection = Connection("model-server", timeout=timeout)
+    try:
+        connection.request("POST", "/invocations", body=data, headers={"Content-Type": content_type})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
 def post(url: str, body, content_type: str | None = "application/json", timeout: float = 60):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(url + "/invocations", data=data, method="POST")
@@ -158,9 +179,9 @@ def test_bad_requests_cover_at_least_20_kinds():
 
 @pytest.mark.parametrize("name", ["invalid base64", "text file", "huge dimensions", "empty list", "wrong column"])
 def test_the_bare_mlflow_server_answers_model_errors_without_echo(endpoint, good_png, name):
-    """Behind the front, mlflow models serve itself answers 400 with the model's short message."""
+    """Behind the front, MLflow's scoring server itself answers 400 with the model's short message."""
     body, content_type = bad_requests(good_png)[name]
-    status, answer = post(endpoint[1], body, content_type)
+    status, answer = post_unix(endpoint[1], body, content_type)
     assert status == 400
     parsed = json.loads(answer)
     assert parsed["error_class"] == "IMAGE_REQUEST_INVALID"

@@ -127,3 +127,27 @@ def test_bomb_header_is_refused_before_decoding():
 
 def test_decode_error_is_a_value_error_for_callers():
     assert issubclass(DecodeError, ValueError)
+
+
+def test_decoded_size_is_checked_from_the_header_before_decoding():
+    """A 77 KB 16-bit PNG declaring 6300x6300 (79 MB of pixels): refused at once, not decoded."""
+    import time
+
+    from data.decode import DEFAULT_MAX_DECODED_BYTES
+
+    data = encode(Image.new("I;16", (6300, 6300)), "PNG")
+    assert len(data) < 100_000
+    started = time.perf_counter()
+    with pytest.raises(DecodeError, match=f"79,380,000 bytes decoded.*{DEFAULT_MAX_DECODED_BYTES:,}-byte limit"):
+        decode_image(data, (8, 8), 1)
+    assert time.perf_counter() - started < 0.5  # before: ~7 s and ~0.9 GB to decode it
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale_within_the_limit():
+    """6000x4000 RGB is 72 MB decoded; JPEG's DCT scaling decodes it at 1/8 (750x500, 1.1 MB)."""
+    photo = np.zeros((4000, 6000, 3), np.uint8)
+    photo[:, 3000:] = (200, 30, 30)
+    out = decode_image(encode(Image.fromarray(photo), "JPEG", quality=90), (32, 48), 3, max_decoded_bytes=2_000_000)
+    assert out.shape == (32, 48, 3)
+    assert abs(int(out[16, 40, 0]) - 200) < 12
+    assert int(out[16, 5, 0]) < 12

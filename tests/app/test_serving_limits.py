@@ -1,0 +1,324 @@
+"""Both servers under abuse: slow bodies, many connections, malformed HTTP, deep JSON, a bypass
+of the front, a busy port, and memory under a load of the largest images the limits allow.
+
+Real processes: `python -m app serve` (front + MLflow's scoring server on a Unix socket) and
+`python -m app web`, started with small limits so each one is quick to reach.
+"""
+
+import base64
+import contextlib
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
+
+import psutil
+import pytest
+from PIL import Image
+
+from tests.app.conftest import MODEL_URI
+from tests.app.test_serving import b64, digit_pixels, png_bytes, post, split
+from tests.helpers import ROOT, env_for, free_port, hardened_endpoint, web_page
+
+SECRET = "SECRETPAYLOAD"
+BODY_TIMEOUT = 2.0
+LIMIT_ARGS = ("--body-timeout", str(BODY_TIMEOUT), "--max-in-flight", "4", "--max-connections-per-client", "6")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def front(trained_model, tmp_path_factory):
+    """(URL, model server socket, serve process) with small limits."""
+    workdir = tmp_path_factory.mktemp("limits")
+    with hardened_endpoint(MODEL_URI, trained_model[0], workdir, *LIMIT_ARGS, with_process=True) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def page(trained_model, tmp_path_factory):
+    with web_page(MODEL_URI, trained_model[0], tmp_path_factory.mktemp("web-limits"), *LIMIT_ARGS) as url:
+        yield url
+
+
+@pytest.fixture(params=["front", "page"])
+def server(request):
+    """(URL, path that takes a POST body) of either server."""
+    if request.param == "front":
+        return request.getfixturevalue("front")[0], "/invocations"
+    return request.getfixturevalue("page"), "/api/predict"
+
+
+def connect(url: str) -> socket.socket:
+    parts = urlparse(url)
+    return socket.create_connection((parts.hostname, parts.port), timeout=10)
+
+
+def read_response(sock: socket.socket, timeout: float) -> bytes:
+    """Everything the server sends until it closes the connection or `timeout` passes."""
+    sock.settimeout(timeout)
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return b"".join(chunks)
+
+
+def status_and_json(raw: bytes) -> tuple[int, dict, bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert b"application/json" in head.lower(), head
+    return status, json.loads(body), head
+
+
+def post_head(path: str, length: int, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{extra}Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_a_slow_body_is_cut_off_after_the_body_timeout(server):
+    """Content-Length 100000 and a byte at a time: before, never cut off (open after 240 s)."""
+    url, path = server
+    with connect(url) as sock:
+        sock.sendall(post_head(path, 100_000))
+        started = time.monotonic()
+        answer = b""
+        while time.monotonic() - started < BODY_TIMEOUT + 8 and not answer:
+            try:
+                sock.sendall(b"[")
+            except OSError:
+                break
+            sock.settimeout(0.5)
+            with contextlib.suppress(TimeoutError):
+                answer = sock.recv(65536)
+        answer += read_response(sock, 2)
+    assert answer, "the slow body was never cut off"
+    status, body, _ = status_and_json(answer)
+    assert status == 408
+    assert "did not arrive within" in json.dumps(body)
+    assert time.monotonic() - started < BODY_TIMEOUT + 5
+
+
+def test_connections_past_the_per_client_cap_get_503(server):
+    url, _ = server
+    held = [connect(url) for _ in range(6)]
+    try:
+        time.sleep(0.3)
+        with connect(url) as extra:
+            answer = read_response(extra, 5)
+        status, body, head = status_and_json(answer)
+        assert status == 503
+        assert b"retry-after: 1" in head.lower()
+        assert "too many connections" in json.dumps(body)
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.3)
+    with connect(url) as again:  # once they are closed, the client is welcome again
+        again.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert b" 404 " in read_response(again, 5).split(b"\r\n")[0]
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(post_head("{path}", 2) + b'{}{"' + SECRET.encode() + b'": 1}', id="body longer than length"),
+        pytest.param(
+            b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Note: a\x01" + SECRET.encode() + b"\r\n\r\n", id="bad header"
+        ),
+        pytest.param(b"POST /" + SECRET.encode() + b"\x00 HTTP/1.1\r\nHost: x\r\n\r\n", id="bad request line"),
+    ],
+)
+def test_malformed_http_gets_short_json_that_never_quotes_the_request(server, request_bytes):
+    url, path = server
+    with connect(url) as sock:
+        sock.sendall(request_bytes.replace(b"{path}", path.encode()))
+        answer = read_response(sock, 5)
+    assert SECRET.encode() not in answer, answer[:300]
+    # The last response is the parser's (aiohttp answers it as HTTP/1.0: the version is unknown).
+    last = re.findall(rb"HTTP/1\.[01] \d{3}.*?(?=HTTP/1\.[01] \d{3}|\Z)", answer, re.S)[-1]
+    status, body, _ = status_and_json(last)
+    assert status == 400
+    assert len(json.dumps(body)) < 300
+
+
+def test_deep_json_is_a_one_line_400(front):
+    deep = b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    status, answer = post(front[0], deep)
+    assert status == 400, answer[:300]
+    message = json.loads(answer)["message"]
+    assert "nested too deeply" in message
+    assert "\n" not in message
+
+
+def test_requests_past_the_in_flight_limit_get_503_with_retry_after(front):
+    """Four slow uploads hold every slot (from other addresses' point of view: one client, 6 allowed)."""
+    url = front[0]
+    holders = [connect(url) for _ in range(4)]
+    try:
+        for sock in holders:
+            sock.sendall(post_head("/invocations", 1000) + b"[")  # in flight, waiting for the rest
+        time.sleep(0.5)
+        request = post(url, split(b64(png_bytes(digit_pixels(1)[0]))), timeout=10)
+        assert request[0] == 503, request
+        assert "busy" in json.loads(request[1])["message"]
+    finally:
+        for sock in holders:
+            sock.close()
+    time.sleep(0.5)
+    assert post(url, split(b64(png_bytes(digit_pixels(1)[0]))), timeout=30)[0] == 200
+
+
+def test_the_model_server_has_no_tcp_port_and_other_users_cannot_reach_it(front):
+    url, socket_path, serve_process = front
+    tree = [psutil.Process(serve_process.pid), *psutil.Process(serve_process.pid).children(recursive=True)]
+    listening = {
+        (c.laddr.ip, c.laddr.port)
+        for p in tree
+        for c in p.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    }
+    assert listening == {("127.0.0.1", urlparse(url).port)}  # the front only
+    assert os.stat(os.path.dirname(socket_path)).st_mode & 0o077 == 0
+    probe = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print('connected')"
+    as_root = os.geteuid() == 0
+    done = subprocess.run(
+        # As root: the system Python as another user, "nobody" (the venv's Python may be under /root).
+        ["/usr/bin/python3" if as_root else sys.executable, "-c", probe, socket_path],
+        user=65534 if as_root else None,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0, done.stdout
+    assert "PermissionError" in done.stderr, done.stderr[-500:]
+
+
+def _tree_rss(pid: int) -> int:
+    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    total = 0
+    for p in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
+
+
+def test_memory_stays_under_the_ceiling_under_a_load_of_large_images(front):
+    """6 clients (the per-client connection cap) send the largest 16-bit PNG the limit allows and 6300x6300 bombs for 20 s.
+
+    Before: 4 bombs at once took the model server from 1.7 to 4.75 GB. Ceiling: +768 MiB over
+    its idle RSS (2 requests at the model at once x ~2.5 x the 48 MiB decoded limit, plus JSON and the
+    allocator's slack: +383 to +650 MiB measured).
+    """
+    url, _, serve_process = front
+    model_server = psutil.Process(serve_process.pid).children()[0].pid
+    largest = io.BytesIO()
+    Image.new("I;16", (4900, 4900), 30000).save(largest, format="PNG")
+    bomb = io.BytesIO()
+    Image.new("I;16", (6300, 6300)).save(bomb, format="PNG")
+    bodies = [json.dumps(split(base64.b64encode(b.getvalue()).decode())).encode() for b in (largest, bomb)]
+    idle = _tree_rss(model_server)
+    peak, stop = [idle], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak.append(_tree_rss(model_server))
+            time.sleep(0.05)
+
+    def client(i: int) -> list[int]:
+        statuses, deadline = [], time.monotonic() + 20
+        while time.monotonic() < deadline:
+            statuses.append(post(url, bodies[i % 2], timeout=60)[0])
+            if statuses[-1] == 503:
+                time.sleep(0.2)  # as Retry-After asks, roughly
+        return statuses
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            statuses = [s for batch in pool.map(client, range(6)) for s in batch]
+    finally:
+        stop.set()
+        sampler.join()
+    grew = max(peak) - idle
+    print(f"model server RSS idle {idle / 2**20:.0f} MiB, peak {max(peak) / 2**20:.0f} MiB (+{grew / 2**20:.0f})")
+    assert set(statuses) <= {200, 400, 503}
+    assert 200 in statuses
+    assert 400 in statuses
+    assert grew < 768 * 2**20, f"model server grew by {grew / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(("command", "setting"), [("serve", "SERVE_PORT"), ("web", "WEB_PORT")])
+def test_a_busy_port_is_one_line_before_the_model_loads(trained_model, command, setting):
+    """Another process answers /ping there: before, the model loaded, 'serving on' was printed, then a traceback."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Ping(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    port = free_port()
+    other = HTTPServer(("127.0.0.1", port), Ping)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "app", command, "--model", MODEL_URI, "--port", str(port)],
+            cwd=ROOT,
+            env=env_for(trained_model[0]),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "serving" not in done.stderr
+    assert "starting" not in done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert f"port {port}" in line
+    assert f"{setting}=" in line
+    assert time.monotonic() - started < 30  # no model was loaded
+
+
+def test_the_readiness_wait_ignores_another_process_answering_ping(front):
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from app.model_server import wait_until_up
+
+    class Ping(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    other = HTTPServer(("127.0.0.1", free_port()), Ping)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(RuntimeError, match="did not answer"):
+            wait_until_up(f"http://127.0.0.1:{other.server_port}/ping", timeout=2, token="ours")
+    finally:
+        other.shutdown()
+        other.server_close()
+    # Our front, started by tests/helpers.running with a token, answers with it.
+    with urllib.request.urlopen(front[0] + "/ping", timeout=10) as response:
+        assert response.headers["X-Server-Instance"]
