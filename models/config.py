@@ -59,6 +59,14 @@ class ModelConfig(BaseModel):
     l1: float = Field(default=0.0, ge=0.0, description="L1 penalty on every kernel")
     l2: float = Field(default=0.0, ge=0.0, description="L2 penalty on every kernel (coupled weight decay)")
     width_multiplier: float = Field(default=1.0, gt=0.0, le=4.0, description="scales conv and head widths")
+    # Convolutional families (VGG, Inception): the fast-training recipe of airbench / hlb-CIFAR10.
+    whiten_patch_size: Literal[0, 2, 3] = Field(
+        default=0, description="0: off; k: frozen k x k patch-whitening first layer fitted on training images"
+    )
+    whiten_eps: float = Field(default=5e-4, gt=0.0, description="added to each eigenvalue before 1/sqrt")
+    dirac_init: bool = Field(
+        default=False, description="3x3 stride-1 convs start as identity on their first min(in, out) channels"
+    )
 
     # MLP
     hidden_units: list[int] = Field(default=[256, 128], min_length=1)
@@ -113,18 +121,30 @@ class OptimizerConfig(BaseModel):
     # not through the loss. None: the optimizer's own default (AdamW 0.004, the others none).
     weight_decay: float | None = Field(default=None, ge=0.0, lt=1.0)
     # `constant` keeps the learning rate a plain float, the only form ReduceLROnPlateau can change.
-    schedule: Literal["constant", "step", "exponential", "cosine"] = "constant"
-    warmup_epochs: float = Field(default=0.0, ge=0.0, description="linear warmup (cosine schedule only)")
+    # onecycle: linear ramp from 0.2 x lr up to lr over `warmup_epochs` (0: the first 25% of the run),
+    # then linear down to 0.07 x lr at the last step (airbench's triangular schedule).
+    schedule: Literal["constant", "step", "exponential", "cosine", "onecycle"] = "constant"
+    warmup_epochs: float = Field(default=0.0, ge=0.0, description="linear warmup (cosine and onecycle)")
     decay_rate: float = Field(default=0.5, gt=0.0, le=1.0, description="step / exponential decay factor")
     decay_epochs: float = Field(default=10.0, gt=0.0, description="epochs per decay step")
     clipnorm: float | None = Field(default=None, gt=0.0, description="clip each gradient tensor's norm")
     clipvalue: float | None = Field(default=None, gt=0.0, description="clip each gradient element")
     global_clipnorm: float | None = Field(default=None, gt=0.0, description="clip the norm of all gradients")
+    # SGD family only: batch-norm offsets (beta) learn `bias_lr_scale` times faster (airbench: 64).
+    bias_lr_scale: float = Field(default=1.0, gt=0.0, le=1000.0)
+    # Exponential moving average of the weights (Keras `use_ema`), copied into the model every
+    # `ema_overwrite_every_n_steps` steps (None: at the end of every epoch), so validation,
+    # checkpoints and the saved model all use the averaged weights.
+    ema: bool = False
+    ema_momentum: float = Field(default=0.99, ge=0.0, lt=1.0)
+    ema_overwrite_every_n_steps: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> "OptimizerConfig":
-        if self.warmup_epochs and self.schedule != "cosine":
-            raise ValueError(f"warmup_epochs works with schedule 'cosine' only, not '{self.schedule}'")
+        if self.warmup_epochs and self.schedule not in ("cosine", "onecycle"):
+            raise ValueError(f"warmup_epochs works with schedules 'cosine' and 'onecycle', not '{self.schedule}'")
+        if self.bias_lr_scale != 1.0 and self.name not in ("sgd", "momentum", "nesterov"):
+            raise ValueError(f"bias_lr_scale works with sgd, momentum and nesterov only, not '{self.name}'")
         clipping = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(self, k)]
         if len(clipping) > 1:
             raise ValueError(f"set one of clipnorm, clipvalue, global_clipnorm, not {' and '.join(clipping)}")

@@ -78,6 +78,8 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
     mean, std = channel_stats(splits.train.images)
     input_shape = splits.train.images.shape[1:]
     network = build_model(cfg.model, input_shape, num_classes)
+    if cfg.model.whiten_patch_size:
+        _fit_whitening(network, splits.train.images, cfg, mean, std)
     # Auxiliary classifiers (Inception) train through a wrapper that adds their weighted losses;
     # any other model is returned as is.
     model = build_training_model(
@@ -183,6 +185,19 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         model_uri=info.model_uri,
         registered=registered,
     )
+
+
+def _fit_whitening(network, images, cfg: ExperimentConfig, mean, std, sample: int = 1024) -> None:
+    """Set the frozen whitening layer from training images only (a seeded sample bounds the cost)."""
+    import numpy as np
+
+    from models.whitening import fit_whitening
+    from pipelines.preprocess import normalize_pixels
+
+    rng = np.random.default_rng(cfg.seed)
+    picked = images[np.sort(rng.choice(len(images), size=min(sample, len(images)), replace=False))]
+    fitted = fit_whitening(network, normalize_pixels(picked, cfg.data.normalization, mean, std))
+    log.info("whitening: %d layer(s) fitted on %d training images", fitted, len(picked))
 
 
 def _validation_score(mlflow, run_id: str, monitor: str):
