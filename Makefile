@@ -11,7 +11,7 @@ CONFIG ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test lint format ui bench
+.PHONY: help install train test test-fast lint format ui bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ train: $(STAMP) ## train the default experiment (MLP on the embedded digits) and
 test: $(STAMP) chromium ## run the whole test suite, offline (installs Debian chromium for the browser test)
 	$(PY) -m pytest -q
 
+test-fast: $(STAMP) ## the suite without the tests marked slow (end-to-end runs, servers, browser)
+	$(PY) -m pytest -q -m "not slow"
+
 lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
@@ -41,7 +44,7 @@ ui: $(STAMP) ## the MLflow UI on 127.0.0.1:5000 over the embedded store
 
 bench: $(STAMP) ## run every benchmark in bench/ (bench_*.py); JSON goes to bench/results/
 	@mkdir -p bench/results
-	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/bench_*.py; do name=$$(basename $$script .py); echo "== bench.$$name"; $(PY) -m bench.$$name || exit 1; done
 
 .PHONY: preview
 PREVIEW ?= augment_preview.png
@@ -65,7 +68,7 @@ train-all: train-mlp train-vgg train-inception ## all three families on the same
 	$(PY) -m app compare --data "$(DATA)"
 
 bench-accuracy: $(STAMP) ## flowers time-to-accuracy: TF tutorial recipe vs our 3 families, 10 min each (~45 min)
-	$(PY) bench/accuracy.py $(ARGS)
+	$(PY) -m bench.accuracy $(ARGS)
 
 .PHONY: evaluate gradient-demo
 MODEL ?= models:/digits-classifier@champion

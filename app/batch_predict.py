@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from data.folder import IMAGE_SUFFIXES
+
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 CSV_COLUMNS = ["file", "label", "probability", "top_k", "error"]
 
 

@@ -51,14 +51,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def split_config_args(args) -> tuple[str | None, list[str]]:
-    """`python -m app train model.name=vgg` (no file): the first word is an override, not a path."""
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """CONFIG [overrides], or --family F [--data D] for a shipped config: the same for every command."""
+    from models.registry import family_names  # reads a folder listing, not Keras
+
+    parser.add_argument("config", nargs="?", help="experiment YAML (default: pipelines/configs/digits_mlp.yaml)")
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.epochs=5")
+    parser.add_argument("--family", help=f"use the shipped config of this model family: {', '.join(family_names())}")
+    parser.add_argument("--data", help="with --family: digits (default), a folder, mnist, cifar10, ... or tfds:NAME")
+
+
+def resolve_config_args(args) -> tuple[str | None, list[str]]:
+    """(config file, overrides) from CONFIG/overrides or --family/--data.
+
+    `python -m app train model.name=vgg` (no file): the first word is an override, not a path.
+    """
     config, overrides = args.config, list(args.overrides)
     if config and "=" in config:
         config, overrides = None, [config, *overrides]
+    if args.family:
+        from app.dataset_choice import config_for
+
+        if config:
+            raise ValueError(f"give either a config file ('{config}') or --family, not both")
+        config, chosen = config_for(args.family, args.data)
+        overrides = [*chosen, *overrides]
+    elif args.data:
+        raise ValueError("--data needs --family (or set data.* keys as overrides)")
     return config, overrides
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", nargs="?", help="experiment YAML (default: pipelines/configs/digits_mlp.yaml)")
-    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.epochs=5")

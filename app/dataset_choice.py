@@ -9,13 +9,14 @@ from pathlib import Path
 
 from pipelines.config import CONFIG_DIR
 
-FAMILIES = ("mlp", "vgg", "inception")
 KERAS_DATASETS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "cifar100": 3}  # name -> channels
 
 
 def config_for(family: str, data: str | None) -> tuple[Path, list[str]]:
-    if family not in FAMILIES:
-        raise ValueError(f"model family '{family}' is unknown; choose one of {', '.join(FAMILIES)}")
+    from models.registry import family_names
+
+    if family not in family_names():
+        raise ValueError(f"model family '{family}' is unknown; choose one of {', '.join(family_names())}")
     if not data or data == "digits":
         return CONFIG_DIR / f"digits_{family}.yaml", []
     if Path(data).expanduser().is_dir():
@@ -35,7 +36,7 @@ def experiment_for(data: str) -> str:
     """The MLflow experiment that `train --family ... --data DATA` logs to (one per dataset)."""
     from pipelines.config import load_config
 
-    cfg = load_config(*config_for(FAMILIES[0], data))
+    cfg = load_config(*config_for("mlp", data))
     return cfg.tracking.experiment or cfg.dataset_name()
 
 

@@ -17,7 +17,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 log = logging.getLogger(__name__)
 
-MODEL_ERROR_CLASS = "IMAGE_REQUEST_INVALID"  # app.served_model.ERROR_CLASS, without importing mlflow
+MODEL_ERROR_CLASS = "IMAGE_REQUEST_INVALID"  # pipelines.tracking.served_model.ERROR_CLASS, without importing mlflow
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "inputs", "instances")
 USAGE = 'send JSON {"dataframe_split": {"columns": ["image"], "data": [["<base64 image file>"]]}}'
 GENERIC_MESSAGES = {

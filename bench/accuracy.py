@@ -5,7 +5,7 @@ train/val/test split, and is scored once on the held-out test split. Writes
 bench/results/accuracy.json and prints a table with ratios to the recipe anchor.
 
     make bench-accuracy                      # 10 minutes per model, about an hour
-    python bench/accuracy.py --minutes 2     # a quick look
+    python -m bench.accuracy --minutes 2     # a quick look
 """
 
 import argparse
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FLOWERS = ROOT.parent / "shared" / "datasets" / "flowers"
@@ -37,7 +36,7 @@ def train_recipe_anchor(data_path: Path, seconds: float, seed: int) -> dict:
 
     from data.config import DataConfig
     from data.sources import load_splits
-    from pipelines.time_budget import TimeBudget
+    from pipelines.training.time_budget import TimeBudget
 
     keras.utils.set_random_seed(seed)
     # The same split as the shipped flowers configs (same seed and fractions: the same test images).
@@ -91,7 +90,7 @@ def train_recipe_anchor(data_path: Path, seconds: float, seed: int) -> dict:
 
 def train_family(config: str, data_path: Path, seconds: float, seed: int) -> dict:
     from pipelines.config import load_config
-    from pipelines.train import run_training
+    from pipelines.training.workflow import run_training
 
     # A fresh run directory: a backup left by an interrupted benchmark would otherwise be
     # resumed, and the resumed run would have had more than its budget.

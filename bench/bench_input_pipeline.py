@@ -5,12 +5,12 @@
     cores; the same loop with OpenCV held to one thread is measured too (the one-core cost);
 (b) the project's training pipeline (pipelines/input_pipeline.py) with the same transforms,
     as shipped (worker processes) and, for reference, augmenting in tf.data threads (workers=0);
-(c) the training-step consumption of each built-in model (models.MODEL_NAMES, each with its
+(c) the training-step consumption of each built-in model (models.family_names(), each with its
     shipped flowers config where there is one), fed from memory.
 Goals on 2 cores: (b)/(a) >= 1.5 and (b) >= 3x (c) for every model.
 Medians of several interleaved repetitions; JSON to bench/results/input_pipeline.json.
 
-    python bench/bench_input_pipeline.py [--reps 3]
+    python -m bench.bench_input_pipeline [--reps 3]
 """
 
 import argparse
@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FLOWERS = ROOT.parent / "shared" / "datasets" / "flowers"
@@ -49,13 +48,13 @@ def main() -> int:
 
     from data.config import DataConfig
     from data.sources import load_splits
-    from pipelines.augment import build_augmenter
     from pipelines.config import load_config
+    from pipelines.inputs.augment import build_augmenter
 
     configs = {p.stem.removeprefix("flowers_"): p for p in sorted((ROOT / "pipelines/configs").glob("flowers_*.yaml"))}
     augment_cfg = load_config(next(iter(configs.values()))).augment if configs else None
     if augment_cfg is None:
-        from pipelines.augment_config import AugmentConfig
+        from pipelines.config.augment import AugmentConfig
 
         augment_cfg = AugmentConfig(preset="standard")
     data_cfg = DataConfig(
@@ -83,9 +82,9 @@ def main() -> int:
     a, a_single, b, b_threads = (statistics.median(r) for r in (loop_rates, single_rates, pool_rates, thread_rates))
 
     models = {}
-    from models import MODEL_NAMES
+    from models import family_names
 
-    for name in MODEL_NAMES:
+    for name in family_names():
         try:
             rate = _train_step_rate(name, configs.get(name), args.reps)
             models[name] = {"train_images_per_s": round(rate, 1), "pipeline_over_model": round(b / rate, 2)}
@@ -135,7 +134,7 @@ def main() -> int:
 
 
 def _pipeline(train, augmenter, workers):
-    from pipelines.input_pipeline import build_train_ds
+    from pipelines.inputs.datasets import build_train_ds
 
     ds = build_train_ds(train, 5, BATCH, augmenter, 42, 10_000, workers=workers)
     iterator = iter(ds)
@@ -200,7 +199,7 @@ def _train_step_rate(name: str, config_path, reps: int) -> float:
 
     from models import build_compile_args, build_model, build_training_model
     from pipelines.config import load_config
-    from pipelines.preprocess import with_preprocessing
+    from pipelines.inputs.preprocess import with_preprocessing
 
     cfg = load_config(config_path, []) if config_path else load_config(None, [f"model.name={name}"])
     batch = cfg.train.batch_size

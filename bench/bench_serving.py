@@ -8,7 +8,7 @@ requests/s at concurrency 1 and 8 for:
   served      - `python -m app serve` = the front (limits, short errors) + mlflow models serve
 JSON goes to bench/results/serving.json.
 
-    python bench/bench_serving.py [--config pipelines/configs/flowers_mlp.yaml] [--seconds 8]
+    python -m bench.bench_serving [--config pipelines/configs/flowers_mlp.yaml] [--seconds 8]
 """
 
 import argparse
@@ -26,14 +26,13 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 FLOWERS = ROOT.parent / "shared" / "datasets" / "flowers"
 RESULTS = ROOT / "bench" / "results"
 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def summary(latencies_s: list[float], wall_s: float, errors: int = 0) -> dict:

@@ -4,13 +4,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from data.decode import DEFAULT_MAX_PIXELS
+from data.sources import SOURCES
+
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 
 
 class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["digits", "folder", "keras", "tfds"] = "digits"
+    source: Literal[tuple(SOURCES)] = "digits"
     # folder path for `folder`, dataset name for `keras` (mnist, fashion_mnist, cifar10,
     # cifar100) and `tfds` (any image-classification dataset, e.g. tf_flowers); unused for digits.
     path: str | None = None
@@ -30,7 +33,7 @@ class DataConfig(BaseModel):
     cache: Literal["memory", "disk"] = "memory"
     cache_dir: str = ".cache/decoded"
     # Decompression-bomb guard: images with more pixels than this are refused.
-    max_pixels: int = Field(default=40_000_000, gt=0)
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> "DataConfig":

@@ -13,7 +13,8 @@ from data.decode import DecodeError, decode_image
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+# The one list of image file types: training, evaluation and batch prediction all read these.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLIT_DIRS = {"train": ("train",), "val": ("val", "validation"), "test": ("test",)}
 
 

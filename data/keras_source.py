@@ -9,6 +9,7 @@ Keras loader itself, which downloads them (or fails, offline, with a one-line er
 import gzip
 import logging
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +87,9 @@ class KerasSource:
                 _read_idx(p, offset) for p, offset in zip(self.paths, (8, 16, 8, 16), strict=True)
             )
             return (x_train.reshape(len(y_train), 28, 28), y_train), (x_test.reshape(len(y_test), 28, 28), y_test)
-        # CIFAR: Keras' own batch reader (a restricted unpickler: no code runs from the file).
-        from keras.src.datasets.cifar import load_batch
-
+        # CIFAR: pickled batches, read by an unpickler that rebuilds numpy arrays and nothing else.
         key = "labels" if self.name == "cifar10" else "fine_labels"
-        batches = [load_batch(str(p), label_key=key) for p in self.paths]
+        batches = [_load_cifar_batch(p, key) for p in self.paths]
         x_train = np.concatenate([b[0] for b in batches[:-1]]).transpose(0, 2, 3, 1)
         y_train = np.concatenate([np.asarray(b[1]) for b in batches[:-1]])
         x_test, y_test = batches[-1][0].transpose(0, 2, 3, 1), np.asarray(batches[-1][1])
@@ -115,10 +114,7 @@ class KerasSource:
             return CLASS_NAMES[self.name]
         meta = self.paths[0].parent / "meta"  # cifar100 ships its class names beside the data
         if meta.is_file():
-            from keras.src.datasets.npz_utils import RestrictedUnpickler
-
-            with open(meta, "rb") as f:
-                names = RestrictedUnpickler(f, encoding="bytes").load().get(b"fine_label_names")
+            names = _unpickle(meta).get(b"fine_label_names")
             if names and len(names) == count:
                 return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
         return [str(i) for i in range(count)]
@@ -135,3 +131,34 @@ class KerasSource:
 def _read_idx(path: Path, offset: int) -> np.ndarray:
     with gzip.open(path, "rb") as f:
         return np.frombuffer(f.read(), np.uint8, offset=offset)
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """CIFAR's files are pickled dicts of bytes, lists and numpy arrays: rebuild those, run nothing else."""
+
+    ALLOWED = frozenset(
+        {
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+        }
+    )
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"dataset file refers to {module}.{name}, which is not plain data")
+
+
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return _ArraysOnlyUnpickler(f, encoding="bytes").load()
+
+
+def _load_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, list]:
+    """(images (N, 3, 32, 32), labels) of one CIFAR batch file, as Keras' own reader returns them."""
+    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in _unpickle(path).items()}
+    return np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32), batch[label_key]

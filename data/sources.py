@@ -5,36 +5,34 @@ seed, or the splits it came with (a folder's train/ val/ test/, Keras' train and
 named splits); a missing val or test is split off train.
 """
 
-import logging
+from __future__ import annotations
 
-from data.config import DataConfig
+import importlib
+import logging
+from typing import TYPE_CHECKING
+
 from data.dataset import Loaded, Splits
 from data.splits import cap_per_class, split_off, stratified_split
 
+if TYPE_CHECKING:
+    from data.config import DataConfig
+
 log = logging.getLogger(__name__)
 
-SOURCES = ("digits", "folder", "keras", "tfds")
+# The one list of sources (data.config's `source` choices come from it): name -> "module:class",
+# imported on use so that digits never pays for TensorFlow Datasets.
+SOURCES = {
+    "digits": "data.digits:DigitsSource",
+    "folder": "data.folder:FolderSource",
+    "keras": "data.keras_source:KerasSource",
+    "tfds": "data.tfds_source:TfdsSource",
+}
 
 
 def build_source(cfg: DataConfig):
     """The source object for cfg.source: `.fingerprint` (cheap, before decoding) and `.load()`."""
-    if cfg.source == "digits":
-        from data.digits import DigitsSource
-
-        return DigitsSource(cfg)
-    if cfg.source == "folder":
-        from data.folder import FolderSource
-
-        return FolderSource(cfg)
-    if cfg.source == "keras":
-        from data.keras_source import KerasSource
-
-        return KerasSource(cfg)
-    if cfg.source == "tfds":
-        from data.tfds_source import TfdsSource
-
-        return TfdsSource(cfg)
-    raise ValueError(f"data.source '{cfg.source}' is unknown; choose one of {', '.join(SOURCES)}")
+    module, name = SOURCES[cfg.source].split(":")
+    return getattr(importlib.import_module(module), name)(cfg)
 
 
 def load_splits(cfg: DataConfig, seed: int) -> Splits:

@@ -61,7 +61,7 @@ def cap_per_class(images: ImageSet, num_classes: int, limit: int, seed: int) -> 
 
 
 def _counts(size: int, fractions: tuple[float, ...]) -> tuple[int, ...]:
-    return tuple(int(round(size * f)) for f in fractions)
+    return tuple(round(size * f) for f in fractions)
 
 
 def _smallest_class(*fractions: float) -> int:

@@ -4,7 +4,7 @@ Never reads files, never imports mlflow. Importing this package does not import 
 Keras-heavy names below load on first use, so `python -m app --help` stays fast.
 """
 
-from models.registry import MODEL_NAMES, build_model
+from models.registry import build_model, family_names
 
 _LAZY = {
     "build_training_model": "models.auxiliary",
@@ -22,4 +22,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'models' has no attribute '{name}'")
 
 
-__all__ = ["MODEL_NAMES", "build_model", *_LAZY]
+__all__ = ["build_model", "family_names", *_LAZY]

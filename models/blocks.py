@@ -100,7 +100,7 @@ def build_regularizer(cfg) -> keras.regularizers.Regularizer | None:
 
 def scaled(width: int, cfg) -> int:
     """A layer width times the width multiplier, never below 1."""
-    return max(1, int(round(width * cfg.width_multiplier)))
+    return max(1, round(width * cfg.width_multiplier))
 
 
 def batch_norm(x, name: str):

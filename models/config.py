@@ -28,6 +28,11 @@ ACTIVATIONS = (
     "linear",
     "maxout",
 )
+# The one list of each choice: the config's Literal types are made from these tuples.
+TASKS = ("multiclass", "binary", "multilabel")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+# `constant` keeps the learning rate a plain float, the only form ReduceLROnPlateau can change.
+SCHEDULES = ("constant", "step", "exponential", "cosine", "onecycle")
 # Course names -> Keras names. Xavier is Glorot; plain `he` / `lecun` mean their normal variant.
 INITIALIZERS = {
     "glorot_uniform": "glorot_uniform",
@@ -46,8 +51,8 @@ INITIALIZERS = {
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Literal["mlp", "vgg", "inception"] = "mlp"
-    task: Literal["multiclass", "binary", "multilabel"] = "multiclass"
+    name: str = Field(default="mlp", description="model family: one of models.registry.family_names()")
+    task: Literal[TASKS] = "multiclass"
 
     # Shared by every family.
     activation: str = "relu"
@@ -87,6 +92,15 @@ class ModelConfig(BaseModel):
     aux_classifiers: bool = False
     aux_loss_weight: float = Field(default=0.3, ge=0.0, le=1.0, description="weight of each auxiliary loss")
 
+    @field_validator("name")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        from models.registry import family_names  # the registry is the one list of families
+
+        if value not in family_names():
+            raise ValueError(f"unknown model family; choose one of {', '.join(family_names())}")
+        return value
+
     @field_validator("activation")
     @classmethod
     def _known_activation(cls, value: str) -> str:
@@ -114,16 +128,15 @@ class OptimizerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"] = "adam"
+    name: Literal[OPTIMIZERS] = "adam"
     learning_rate: float = Field(default=1e-3, gt=0.0, le=10.0)
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
     # Decoupled weight decay (Loshchilov & Hutter): w <- w - lr * wd * w, applied by the optimizer,
     # not through the loss. None: the optimizer's own default (AdamW 0.004, the others none).
     weight_decay: float | None = Field(default=None, ge=0.0, lt=1.0)
-    # `constant` keeps the learning rate a plain float, the only form ReduceLROnPlateau can change.
     # onecycle: linear ramp from 0.2 x lr up to lr over `warmup_epochs` (0: the first 25% of the run),
     # then linear down to 0.07 x lr at the last step (airbench's triangular schedule).
-    schedule: Literal["constant", "step", "exponential", "cosine", "onecycle"] = "constant"
+    schedule: Literal[SCHEDULES] = "constant"
     warmup_epochs: float = Field(default=0.0, ge=0.0, description="linear warmup (cosine and onecycle)")
     decay_rate: float = Field(default=0.5, gt=0.0, le=1.0, description="step / exponential decay factor")
     decay_epochs: float = Field(default=10.0, gt=0.0, description="epochs per decay step")

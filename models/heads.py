@@ -2,7 +2,7 @@
 
 | task        | output                                   | loss                       | metrics                          |
 | ----------- | ---------------------------------------- | -------------------------- | -------------------------------- |
-| multiclass  | softmax over num_classes                 | categorical cross-entropy  | accuracy, top_k_accuracy (k=5 at most, num_classes // 2 below 10 classes) |
+| multiclass  | softmax over num_classes                 | categorical cross-entropy  | accuracy, top_k_accuracy (k = min(5, n // 2); none below 4 classes) |
 | binary      | one sigmoid unit, exposed as [1-p, p]    | binary cross-entropy       | accuracy, auc                    |
 | multilabel  | one sigmoid per class                    | binary cross-entropy       | accuracy (per label), auc        |
 
@@ -17,8 +17,6 @@ from keras import ops
 
 from models.losses import EntropyRegularizedCrossentropy
 
-TASKS = ("multiclass", "binary", "multilabel")
-
 
 @keras.saving.register_keras_serializable(package="imgclf")
 class BinaryProbabilities(keras.layers.Layer):
@@ -32,8 +30,6 @@ class BinaryProbabilities(keras.layers.Layer):
 
 
 def check_task(task: str, num_classes: int) -> None:
-    if task not in TASKS:
-        raise ValueError(f"model.task '{task}' is unknown; choose one of {', '.join(TASKS)}")
     if task == "binary" and num_classes != 2:
         raise ValueError(f"model.task 'binary' needs exactly 2 classes, got {num_classes}; use multiclass")
     if num_classes < 2 and task == "multiclass":
@@ -57,9 +53,14 @@ def build_head(x, task: str, num_classes: int, name: str = "predictions", kernel
     )(x)
 
 
-def top_k(num_classes: int) -> int:
-    """Top-5 as for ImageNet, but never so large that it is trivially 1 (5 flower classes: top-2)."""
-    return max(1, min(5, num_classes // 2))
+def top_k(num_classes: int) -> int | None:
+    """The one k of every `top_k_accuracy` (validation, test, evaluate, the custom loop).
+
+    Top-5 as for ImageNet, but never so large that it is trivially 1 (5 flower classes: top-2),
+    and none below 4 classes, where top-1 would only repeat accuracy.
+    """
+    k = min(5, num_classes // 2)
+    return k if k >= 2 else None
 
 
 def build_compile_args(task: str, loss_cfg, num_classes: int) -> dict:
@@ -70,10 +71,10 @@ def build_compile_args(task: str, loss_cfg, num_classes: int) -> dict:
     """
     check_task(task, num_classes)
     if task == "multiclass":
-        metrics = [
-            keras.metrics.CategoricalAccuracy(name="accuracy"),
-            keras.metrics.TopKCategoricalAccuracy(k=top_k(num_classes), name="top_k_accuracy"),
-        ]
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        k = top_k(num_classes)
+        if k:
+            metrics.append(keras.metrics.TopKCategoricalAccuracy(k=k, name="top_k_accuracy"))
     else:
         metrics = [
             keras.metrics.BinaryAccuracy(name="accuracy"),

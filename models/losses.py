@@ -69,8 +69,3 @@ class EntropyRegularizedCrossentropy(keras.losses.Loss):
             "label_smoothing": self.label_smoothing,
             "multi_label": self.multi_label,
         }
-
-
-def build_loss(cfg, multi_label: bool = False):
-    """The loss for the `train.loss` slice (kept for callers that compile without a task)."""
-    return EntropyRegularizedCrossentropy(cfg.entropy_penalty, cfg.label_smoothing, multi_label)

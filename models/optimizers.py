@@ -12,8 +12,6 @@ ReduceLROnPlateau can change. The other schedules are Keras schedule objects, ev
 
 import keras
 
-OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULE_NAMES = ("constant", "step", "exponential", "cosine", "onecycle")
 NOT_DECAYED = ["bias", "gamma", "beta"]
 
 
@@ -25,24 +23,22 @@ def build_optimizer(cfg, steps_per_epoch: int, epochs: int) -> keras.optimizers.
     if cfg.ema:
         every = cfg.ema_overwrite_every_n_steps or steps_per_epoch
         kwargs.update(use_ema=True, ema_momentum=cfg.ema_momentum, ema_overwrite_frequency=every)
-    sgd = dict(bias_lr_scale=cfg.bias_lr_scale) if cfg.bias_lr_scale != 1.0 else {}
-    sgd_class = ScaledBiasSGD if sgd else keras.optimizers.SGD
-    if cfg.name == "sgd":
-        optimizer = sgd_class(lr, **sgd, **kwargs)
-    elif cfg.name == "momentum":
-        optimizer = sgd_class(lr, momentum=cfg.momentum, **sgd, **kwargs)
-    elif cfg.name == "nesterov":
-        optimizer = sgd_class(lr, momentum=cfg.momentum, nesterov=True, **sgd, **kwargs)
-    elif cfg.name == "adagrad":
-        optimizer = keras.optimizers.Adagrad(lr, **kwargs)
-    elif cfg.name == "rmsprop":
-        optimizer = keras.optimizers.RMSprop(lr, **kwargs)
-    elif cfg.name == "adam":
-        optimizer = keras.optimizers.Adam(lr, **kwargs)
-    elif cfg.name == "adamw":
-        optimizer = keras.optimizers.AdamW(lr, **kwargs)  # Keras' default weight_decay 0.004 unless set
-    else:
-        raise ValueError(f"optimizer '{cfg.name}' is unknown; choose one of {', '.join(OPTIMIZER_NAMES)}")
+    # SGD family: ScaledBiasSGD when batch-norm offsets get their own learning-rate scale.
+    sgd, sgd_kwargs = (
+        (ScaledBiasSGD, {"bias_lr_scale": cfg.bias_lr_scale})
+        if cfg.bias_lr_scale != 1.0
+        else (keras.optimizers.SGD, {})
+    )
+    # cfg.name is one of models.config.OPTIMIZERS (validated): every name has its line here.
+    optimizer = {
+        "sgd": lambda: sgd(lr, **sgd_kwargs, **kwargs),
+        "momentum": lambda: sgd(lr, momentum=cfg.momentum, **sgd_kwargs, **kwargs),
+        "nesterov": lambda: sgd(lr, momentum=cfg.momentum, nesterov=True, **sgd_kwargs, **kwargs),
+        "adagrad": lambda: keras.optimizers.Adagrad(lr, **kwargs),
+        "rmsprop": lambda: keras.optimizers.RMSprop(lr, **kwargs),
+        "adam": lambda: keras.optimizers.Adam(lr, **kwargs),
+        "adamw": lambda: keras.optimizers.AdamW(lr, **kwargs),  # Keras' default weight_decay 0.004 unless set
+    }[cfg.name]()
     if optimizer.weight_decay:
         optimizer.exclude_from_weight_decay(var_names=NOT_DECAYED)
     return optimizer
@@ -51,29 +47,27 @@ def build_optimizer(cfg, steps_per_epoch: int, epochs: int) -> keras.optimizers.
 def build_schedule(cfg, steps_per_epoch: int, epochs: int):
     """A float for `constant`, else a Keras schedule measured in optimizer steps."""
     total = max(1, steps_per_epoch * epochs)
-    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
-    decay_steps = max(1, int(round(cfg.decay_epochs * steps_per_epoch)))
-    if cfg.schedule == "constant":
-        return float(cfg.learning_rate)
-    if cfg.schedule == "step":
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
+    decay_steps = max(1, round(cfg.decay_epochs * steps_per_epoch))
+    # cfg.schedule is one of models.config.SCHEDULES (validated): every name has its line here.
+    return {
+        "constant": lambda: float(cfg.learning_rate),
         # lr * decay_rate ** floor(step / decay_steps): drops every `decay_epochs` epochs.
-        return keras.optimizers.schedules.ExponentialDecay(
+        "step": lambda: keras.optimizers.schedules.ExponentialDecay(
             cfg.learning_rate, decay_steps, cfg.decay_rate, staircase=True
-        )
-    if cfg.schedule == "exponential":
-        return keras.optimizers.schedules.ExponentialDecay(cfg.learning_rate, decay_steps, cfg.decay_rate)
-    if cfg.schedule == "cosine":
-        # Keras' CosineDecay warms up linearly from initial_learning_rate to warmup_target,
-        # then follows a half cosine down to 0 at the last step of training.
-        return keras.optimizers.schedules.CosineDecay(
+        ),
+        "exponential": lambda: keras.optimizers.schedules.ExponentialDecay(
+            cfg.learning_rate, decay_steps, cfg.decay_rate
+        ),
+        # Warms up linearly from 0 to the learning rate, then a half cosine down to 0 at the last step.
+        "cosine": lambda: keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=0.0 if warmup else cfg.learning_rate,
             decay_steps=max(1, total - warmup),
             warmup_target=cfg.learning_rate if warmup else None,
             warmup_steps=warmup,
-        )
-    if cfg.schedule == "onecycle":
-        return OneCycle(cfg.learning_rate, total, warmup or max(1, total // 4))
-    raise ValueError(f"schedule '{cfg.schedule}' is unknown; choose one of {', '.join(SCHEDULE_NAMES)}")
+        ),
+        "onecycle": lambda: OneCycle(cfg.learning_rate, total, warmup or max(1, total // 4)),
+    }[cfg.schedule]()
 
 
 def current_learning_rate(optimizer) -> float:

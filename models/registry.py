@@ -1,6 +1,16 @@
-"""name -> builder. Adding a model family is one decorated function."""
+"""name -> builder: the one list of model families.
 
+A family is a module in models/families/ whose builder is decorated with `@register(name)`;
+its name is the module's name. `family_names()` reads the folder without importing Keras, so
+config validation and `python -m app --help` stay fast; builders are imported on first build.
+Families registered from elsewhere (a plugin, a test) join the list by being decorated.
+"""
+
+import importlib
+import pkgutil
 from collections.abc import Callable
+
+import models.families
 
 BUILDERS: dict[str, Callable] = {}
 
@@ -13,23 +23,19 @@ def register(name: str):
     return wrap
 
 
+def family_names() -> tuple[str, ...]:
+    """Every model family: the modules of models/families/ and any builder registered since."""
+    shipped = [m.name for m in pkgutil.iter_modules(models.families.__path__) if not m.name.startswith("_")]
+    return tuple(dict.fromkeys([*shipped, *BUILDERS]))
+
+
 def build_model(cfg, input_shape: tuple[int, ...], num_classes: int):
     """Build the uncompiled functional model named by `cfg.name` from its config slice.
 
     The output is the `predictions` layer, or a dict {"predictions", "aux1", ...} when the
     family adds auxiliary classifiers (see models/auxiliary.py).
     """
-    _import_builders()
     if cfg.name not in BUILDERS:
-        raise ValueError(f"model '{cfg.name}' is unknown; choose one of {', '.join(sorted(BUILDERS))}")
+        # Imported on first use so that `python -m app --help` never pays for TensorFlow.
+        importlib.import_module(f"models.families.{cfg.name}")
     return BUILDERS[cfg.name](cfg, tuple(input_shape), num_classes)
-
-
-def _import_builders() -> None:
-    # Imported on first use so that `python -m app --help` never pays for TensorFlow.
-    import models.inception  # noqa: F401
-    import models.mlp  # noqa: F401
-    import models.vgg  # noqa: F401
-
-
-MODEL_NAMES = ("mlp", "vgg", "inception")

@@ -1,7 +1,6 @@
-"""Shared fixtures: a private MLflow store per test, and the project root on sys.path."""
+"""Shared fixtures: a private MLflow store per test, the shared flowers photos. Helpers: tests/helpers.py."""
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 FLOWERS = SHARED_DATASETS / "flowers"
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

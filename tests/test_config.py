@@ -1,13 +1,12 @@
 """Config parsing, overrides and every error path: one line naming key, value and what is allowed."""
 
-import subprocess
-import sys
 import time
 
 import pytest
+import yaml
 
 from pipelines.config import DEFAULT_CONFIG, ConfigError, flatten, load_config
-from tests.conftest import ROOT
+from tests.helpers import app_command, run_cli
 
 
 def test_default_config_loads_typed():
@@ -32,7 +31,7 @@ def test_nested_override_reaches_sub_section():
 
 
 @pytest.mark.parametrize(
-    "override, fragments",
+    ("override", "fragments"),
     [
         ("model.hiden_units=[1]", ["model.hiden_units", "did you mean 'model.hidden_units'"]),
         ("modle.name=mlp", ["modle", "did you mean 'model'"]),
@@ -55,7 +54,7 @@ def test_bad_values_give_one_line_naming_key_and_choices(override, fragments):
 
 
 def test_missing_file_lists_shipped_configs(tmp_path):
-    with pytest.raises(ConfigError, match="digits_mlp.yaml"):
+    with pytest.raises(ConfigError, match=r"digits_mlp\.yaml"):
         load_config(tmp_path / "nope.yaml")
 
 
@@ -74,7 +73,7 @@ def test_flatten_gives_dotted_keys():
 
 def test_cli_help_is_fast_and_lists_train():
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    out = run_cli(app_command("--help"), timeout=30)
     elapsed = time.perf_counter() - started
     assert out.returncode == 0
     assert "train" in out.stdout
@@ -82,13 +81,24 @@ def test_cli_help_is_fast_and_lists_train():
 
 
 def test_cli_config_error_is_one_line_without_traceback():
-    out = subprocess.run(
-        [sys.executable, "-m", "app", "train", "model.hiden_units=[1]"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = run_cli(app_command("train", "model.hiden_units=[1]"), timeout=60)
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: unknown config key 'model.hiden_units'")
+
+
+def test_show_config_accepts_family_and_data_like_train(tmp_path):
+    from tests.helpers import app_command, run_cli
+
+    (tmp_path / "photos").mkdir()
+    out = run_cli(app_command("show-config", "--family", "vgg", "--data", str(tmp_path / "photos"), "train.epochs=3"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    shown = yaml.safe_load(out.stdout)
+    assert shown["model"]["name"] == "vgg"
+    assert shown["data"]["path"] == str((tmp_path / "photos").resolve())
+    assert shown["train"]["epochs"] == 3
+
+
+def test_a_key_without_its_section_points_at_the_section():
+    with pytest.raises(ConfigError, match=r"unknown config key 'epochs'; did you mean 'train\.epochs'\?"):
+        load_config(None, ["epochs=5"])

@@ -1,32 +1,23 @@
 """The real training command, end to end, into a temporary MLflow store."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import app_command, run_cli
 
 
 @pytest.mark.slow
 def test_train_command_logs_a_finished_run_with_a_loadable_model(mlflow_store, tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "app", "train", "train.epochs=2", f"output_dir={tmp_path / 'outputs'}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    out = run_cli(app_command("train", "train.epochs=2", f"output_dir={tmp_path / 'outputs'}"), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "test accuracy:" in out.stdout
     run_id = out.stdout.split("run id:")[1].split()[0]
 
-    import mlflow
-    from mlflow import MlflowClient
+    import mlflow  # reads MLFLOW_TRACKING_URI, which the mlflow_store fixture set for this test only
 
-    mlflow.set_tracking_uri(mlflow_store)
-    client = MlflowClient()
+    from tests.helpers import client as client_for
+
+    client = client_for(mlflow_store)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["model.name"] == "mlp"
@@ -40,6 +31,11 @@ def test_train_command_logs_a_finished_run_with_a_loadable_model(mlflow_store, t
     assert "config/resolved_config.json" in artifacts
     resolved = mlflow.artifacts.load_dict(f"runs:/{run_id}/config/resolved_config.json")
     assert resolved["train"]["epochs"] == 2
+    # One top-k rule: the k behind val_top_k_accuracy is stored, and the test report uses the same k.
+    assert run.data.params["top_k"] == "5"
+    report = mlflow.artifacts.load_dict(f"runs:/{run_id}/reports/metrics.json")
+    assert report["top_k"] == 5
+    assert {"val_top_k_accuracy", "test_top_k_accuracy"} <= set(run.data.metrics)
 
     version = client.get_model_version_by_alias("digits-classifier", "champion")
     assert version.run_id == run_id

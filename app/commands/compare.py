@@ -23,8 +23,8 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     import pandas as pd
 
-    from pipelines import tracking
-    from pipelines.compare import compare_runs, log_comparison
+    from pipelines.tracking import store as tracking
+    from pipelines.tracking.compare import compare_runs, log_comparison
 
     mlflow = tracking.connect()
     experiment = args.experiment or tracking.experiment_name(DEFAULT_EXPERIMENT)

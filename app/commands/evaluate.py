@@ -19,13 +19,14 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from pipelines.evaluate_model import run_evaluation
+    from pipelines.evaluation.logged_model import run_evaluation
 
     slug = re.sub(r"[^A-Za-z0-9_.@-]+", "_", f"{args.model.removeprefix('models:/')}-{Path(args.data).stem}")
     out_dir = Path(args.output or Path("reports") / slug)
     metrics = run_evaluation(args.model, args.data, out_dir, args.overrides)
     print(f"accuracy:       {metrics['accuracy']:.4f} on {metrics['num_images']} images")
-    print(f"top-{metrics['top_k']} accuracy: {metrics['top_k_accuracy']:.4f}")
+    if "top_k" in metrics:
+        print(f"top-{metrics['top_k']} accuracy: {metrics['top_k_accuracy']:.4f}")
     print(f"macro F1:       {metrics['macro_f1']:.4f}")
     print(f"report:         {out_dir}/ (metrics.json, per_class.csv, confusion_matrix.png, misclassified.png)")
     return 0

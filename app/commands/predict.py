@@ -1,6 +1,7 @@
 """`python -m app predict --model models:/NAME@champion PATHS...`: a CSV of predictions."""
 
 import sys
+from pathlib import Path
 
 
 def add_parser(commands) -> None:
@@ -14,24 +15,20 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    import csv
-
     from app.batch_predict import CSV_COLUMNS, predict_files
     from app.commands.web import load_model
-    from pipelines import tracking
+    from data.tables import csv_text
+    from pipelines.tracking import store as tracking
 
     if args.top_k < 1 or args.batch_size < 1:
         raise ValueError(f"--top-k {args.top_k} and --batch-size {args.batch_size} must be at least 1")
     model = load_model(tracking.connect(), args.model)
     rows = predict_files(model, args.paths, args.batch_size, args.top_k)
-    out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115
-    try:
-        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    finally:
-        if args.output:
-            out.close()
+    text = csv_text(CSV_COLUMNS, rows)
+    if args.output:
+        Path(args.output).write_text(text, newline="")
+    else:
+        sys.stdout.write(text)
     failed = sum(1 for row in rows if row["error"])
     print(
         f"{len(rows) - failed} predicted, {failed} unreadable" + (f"; CSV in {args.output}" if args.output else ""),

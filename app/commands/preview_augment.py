@@ -1,6 +1,6 @@
 """`python -m app preview-augment [CONFIG] [overrides] --out FILE --originals N --versions N`"""
 
-from app.cli import add_config_arguments, split_config_args
+from app.cli import add_config_arguments, resolve_config_args
 
 
 def add_parser(commands) -> None:
@@ -19,11 +19,11 @@ def run(args) -> int:
 
     if not 1 <= args.originals <= 64 or not 1 <= args.versions <= 32:
         raise ValueError(f"--originals {args.originals} / --versions {args.versions}: use 1..64 and 1..32")
-    config, overrides = split_config_args(args)
+    config, overrides = resolve_config_args(args)
     cfg = load_config(config, overrides)
     from data.sources import load_splits
-    from pipelines.augment import build_augmenter
-    from pipelines.preview import preview_grid
+    from pipelines.inputs.augment import build_augmenter
+    from pipelines.inputs.preview import preview_grid
 
     splits = load_splits(cfg.data, cfg.seed)
     augmenter = build_augmenter(cfg.augment, cfg.data.image_size, cfg.seed, channels=cfg.data.channels)

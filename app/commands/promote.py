@@ -16,8 +16,8 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from pipelines import tracking
-    from pipelines.promote import promote
+    from pipelines.tracking import store as tracking
+    from pipelines.tracking.promote import promote
 
     mlflow = tracking.connect()
     experiment = args.experiment or tracking.experiment_name(DEFAULT_EXPERIMENT)

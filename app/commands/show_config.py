@@ -1,6 +1,6 @@
 """`python -m app show-config [CONFIG] [section.key=value ...]`: the resolved config as YAML."""
 
-from app.cli import add_config_arguments, split_config_args
+from app.cli import add_config_arguments, resolve_config_args
 
 
 def add_parser(commands) -> None:
@@ -14,6 +14,6 @@ def run(args) -> int:
 
     from pipelines.config import load_config
 
-    config, overrides = split_config_args(args)
+    config, overrides = resolve_config_args(args)
     print(yaml.safe_dump(load_config(config, overrides).model_dump(mode="json"), sort_keys=False), end="")
     return 0

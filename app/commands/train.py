@@ -1,31 +1,20 @@
 """`python -m app train [CONFIG] [section.key=value ...]`, or `--family F --data D` for a shipped config."""
 
-from app.cli import add_config_arguments, split_config_args
+from app.cli import add_config_arguments, resolve_config_args
 
 
 def add_parser(commands) -> None:
     parser = commands.add_parser("train", help="train one experiment and log it to MLflow")
     add_config_arguments(parser)
-    parser.add_argument("--family", help="use the shipped config of this model family: mlp, vgg or inception")
-    parser.add_argument("--data", help="with --family: digits (default), a folder, mnist, cifar10, ... or tfds:NAME")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
     from pipelines.config import load_config
 
-    config, overrides = split_config_args(args)
-    if args.family:
-        from app.dataset_choice import config_for
-
-        if config:
-            raise ValueError(f"give either a config file ('{config}') or --family, not both")
-        config, chosen = config_for(args.family, args.data)
-        overrides = [*chosen, *overrides]
-    elif args.data:
-        raise ValueError("--data needs --family (or set data.* keys as overrides)")
+    config, overrides = resolve_config_args(args)
     cfg = load_config(config, overrides)  # validate before paying for TensorFlow
-    from pipelines.train import run_training
+    from pipelines.training.workflow import run_training
 
     result = run_training(cfg)
     if getattr(result, "role", "chief") != "chief":

@@ -16,7 +16,7 @@ def run(args) -> int:
     from aiohttp import web
 
     from app.web_server import build_web_app
-    from pipelines import tracking
+    from pipelines.tracking import store as tracking
 
     model = load_model(tracking.connect(), args.model)
     app = build_web_app(model, args.model, int(args.max_upload_mb * 1024 * 1024))
@@ -30,7 +30,7 @@ def load_model(mlflow, uri: str):
     from mlflow.exceptions import MlflowException
 
     from data.errors import first_line
-    from pipelines.tracking import keep_project_packages_first
+    from pipelines.tracking.store import keep_project_packages_first
 
     keep_project_packages_first()
     try:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.servers import run_id_of, train, using_store
+from tests.helpers import run_id_of, train, using_store
 
 MODEL_NAME = "digits-classifier"
 MODEL_URI = f"models:/{MODEL_NAME}@champion"

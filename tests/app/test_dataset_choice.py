@@ -2,11 +2,12 @@
 
 import pytest
 
-from app.dataset_choice import FAMILIES, config_for, experiment_for
+from app.dataset_choice import config_for, experiment_for
+from models.registry import family_names
 from pipelines.config import load_config
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", family_names())
 def test_every_family_and_kind_of_data_resolves_to_a_valid_config(family, tmp_path):
     photos = tmp_path / "my_photos"
     photos.mkdir()
@@ -37,9 +38,9 @@ def test_folder_paths_are_resolved_so_the_run_records_where_the_images_were(tmp_
 
 
 @pytest.mark.parametrize(
-    "family, data, message",
+    ("family", "data", "message"),
     [
-        ("resnet", "digits", "model family 'resnet' is unknown; choose one of mlp, vgg, inception"),
+        ("resnet", "digits", "model family 'resnet' is unknown; choose one of inception, mlp, vgg"),
         ("mlp", "no/such/folder", "DATA 'no/such/folder' is neither a folder nor a known dataset"),
         ("mlp", "tfds:", "DATA 'tfds:' is neither a folder nor a known dataset"),
     ],

@@ -26,7 +26,8 @@ def gradient(width=40, height=30) -> np.ndarray:
 def test_common_formats_decode_to_requested_shape(fmt):
     data = encode(Image.fromarray(gradient()), fmt)
     out = decode_image(data, (16, 20), 3)
-    assert out.shape == (16, 20, 3) and out.dtype == np.uint8
+    assert out.shape == (16, 20, 3)
+    assert out.dtype == np.uint8
     gray = decode_image(data, (16, 20), 1)
     assert gray.shape == (16, 20, 1)
     assert 0 < out.mean() < 255  # real pixels, not a blank canvas
@@ -37,7 +38,8 @@ def test_16_bit_png_keeps_its_range_instead_of_saturating():
     data = encode(Image.fromarray(wide), "PNG")
     assert Image.open(io.BytesIO(data)).mode.startswith("I")
     out = decode_image(data, (64, 64), 1)[..., 0]
-    assert out.min() == 0 and out.max() >= 250
+    assert out.min() == 0
+    assert out.max() >= 250
     assert 100 < out.mean() < 155, "a 16-bit image must not saturate to white"
     np.testing.assert_allclose(out[32, 0], wide[32, 0] / 65535 * 255, atol=1)
 
@@ -56,13 +58,15 @@ def test_exif_orientation_is_applied():
     data = encode(Image.fromarray(img), "JPEG", exif=exif.tobytes(), quality=95)
     out = decode_image(data, (40, 20), 1, resize="stretch")[..., 0]
     # Displayed upright it is portrait 20 wide x 40 high, white on top.
-    assert out[:15].mean() > 200 and out[25:].mean() < 50
+    assert out[:15].mean() > 200
+    assert out[25:].mean() < 50
 
 
 def test_palette_png_with_and_without_transparency():
     rgb = Image.fromarray(gradient()).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
     plain = decode_image(encode(rgb, "PNG"), (30, 40), 3)
-    assert plain.shape == (30, 40, 3) and plain.std() > 10
+    assert plain.shape == (30, 40, 3)
+    assert plain.std() > 10
     transparent = rgb.copy()
     transparent.info["transparency"] = 0
     data = encode(transparent, "PNG", transparency=0)
@@ -87,12 +91,13 @@ def test_resize_policies_differ_and_keep_shape():
     data = encode(Image.fromarray(wide), "PNG")
     stretch, crop, pad = (decode_image(data, (20, 20), 1, resize=r)[..., 0] for r in ("stretch", "center_crop", "pad"))
     assert crop.mean() > 240  # only the white middle survives the crop
-    assert pad[:5].max() == 0 and pad[10, 8:12].min() > 200  # letterboxed: black bars, white middle
+    assert pad[:5].max() == 0
+    assert pad[10, 8:12].min() > 200
     assert 60 < stretch.mean() < 110
 
 
 @pytest.mark.parametrize(
-    "data, reason",
+    ("data", "reason"),
     [
         (b"", "empty file"),
         (b"this is a text file named photo.jpg\n", "not an image"),
@@ -105,7 +110,7 @@ def test_non_images_raise_decode_error_with_reason(data, reason):
 
 def test_truncated_jpeg_is_refused():
     data = encode(Image.fromarray(gradient(200, 200)), "JPEG", quality=95)
-    with pytest.raises(DecodeError, match="truncated|not a readable image"):
+    with pytest.raises(DecodeError, match=r"truncated|not a readable image"):
         decode_image(data[: len(data) // 2], (8, 8), 3)
 
 
@@ -116,7 +121,7 @@ def test_bomb_header_is_refused_before_decoding():
 
     header = chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
     data = b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
-    with pytest.raises(DecodeError, match="over the .*pixel limit"):
+    with pytest.raises(DecodeError, match=r"over the .*pixel limit"):
         decode_image(data, (8, 8), 3, max_pixels=40_000_000)
 
 

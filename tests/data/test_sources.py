@@ -79,12 +79,14 @@ def test_train_val_test_layout_keeps_the_given_split(tmp_path):
 
     shutil.rmtree(root / "test")
     splits = load_splits(folder_cfg(root), seed=1)
-    assert len(splits.val) == 6 and len(splits.test) == 4 and len(splits.train) == 16
+    assert len(splits.val) == 6
+    assert len(splits.test) == 4
+    assert len(splits.train) == 16
     assert all(i.startswith("train/") for i in splits.test.ids)
 
 
 @pytest.mark.parametrize(
-    "layout, message",
+    ("layout", "message"),
     [
         ({}, "no class sub-folders with images"),
         ({"only": 10}, "a classifier needs at least 2"),
@@ -96,7 +98,8 @@ def test_folder_errors_are_one_clear_line(tmp_path, layout, message):
     root.mkdir(exist_ok=True)
     with pytest.raises(ValueError) as err:
         load_splits(folder_cfg(root), seed=1)
-    assert message in str(err.value) and "\n" not in str(err.value)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_disk_cache_reuses_decoded_images(tmp_path):
@@ -168,7 +171,7 @@ def build_keras_cache(home, name, per_split=30):
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10", "cifar100"])
 def test_keras_datasets_read_from_a_populated_cache(tmp_path, name):
-    x, y = build_keras_cache(tmp_path / "keras_home", name)
+    x, _y = build_keras_cache(tmp_path / "keras_home", name)
     channels = 1 if "mnist" in name else 3
     size = (28, 28) if "mnist" in name else (32, 32)
     cfg = DataConfig(
@@ -180,7 +183,8 @@ def test_keras_datasets_read_from_a_populated_cache(tmp_path, name):
         val_fraction=0.2,
     )
     splits = load_splits(cfg, seed=0)
-    assert len(splits.test) == 30 and len(splits.train) + len(splits.val) == (150 if name == "cifar10" else 30)
+    assert len(splits.test) == 30
+    assert len(splits.train) + len(splits.val) == (150 if name == "cifar10" else 30)
     assert splits.test.ids[0] == f"keras:{name}:test:0"
     expected = x["test"][0] if channels == 1 else x["test"][0].transpose(1, 2, 0)
     np.testing.assert_array_equal(splits.test.images[0].reshape(expected.shape), expected)
@@ -195,7 +199,8 @@ def test_keras_without_cache_or_network_is_one_line_naming_the_path(tmp_path):
     with pytest.raises(ValueError) as err:
         load_splits(cfg, seed=0)
     message = str(err.value)
-    assert "keras dataset 'mnist' is not cached in" in message and str(tmp_path / "empty") in message
+    assert "keras dataset 'mnist' is not cached in" in message
+    assert str(tmp_path / "empty") in message
     assert "\n" not in message
 
 
@@ -249,9 +254,11 @@ def test_tfds_dataset_reads_from_a_prepared_data_dir(tfds_dir):
     )
     splits = load_splits(cfg, seed=0)
     assert splits.class_names == ["dark", "light"]
-    assert len(splits.test) == 6 and len(splits.train) + len(splits.val) == 24
+    assert len(splits.test) == 6
+    assert len(splits.train) + len(splits.val) == 24
     light = splits.test.images[splits.test.labels == 1]
-    assert light.min() == 210 and splits.test.images[splits.test.labels == 0].max() == 30
+    assert light.min() == 210
+    assert splits.test.images[splits.test.labels == 0].max() == 30
     assert splits.test.ids[0].startswith("tfds:tiny_shapes:test:")
 
 
@@ -259,7 +266,8 @@ def test_tfds_unknown_name_is_one_line(tfds_dir):
     cfg = DataConfig(source="tfds", path="no_such_dataset_xyz", data_dir=str(tfds_dir), image_size=(8, 8))
     with pytest.raises(ValueError) as err:
         load_splits(cfg, seed=0)
-    assert "TFDS dataset 'no_such_dataset_xyz'" in str(err.value) and "\n" not in str(err.value)
+    assert "TFDS dataset 'no_such_dataset_xyz'" in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_tfds_known_but_unprepared_dataset_offline_fails_fast_in_one_line(tfds_dir, tmp_path):
@@ -269,5 +277,20 @@ def test_tfds_known_but_unprepared_dataset_offline_fails_fast_in_one_line(tfds_d
     started = time.perf_counter()
     with pytest.raises(ValueError) as err:
         load_splits(cfg, seed=0)
-    assert "TFDS dataset 'mnist' is not prepared in" in str(err.value) and "\n" not in str(err.value)
+    assert "TFDS dataset 'mnist' is not prepared in" in str(err.value)
+    assert "\n" not in str(err.value)
     assert time.perf_counter() - started < 60
+
+
+def test_tiff_photos_are_trained_on_and_batch_predict_reads_the_same_types(tmp_path):
+    from app.batch_predict import expand_paths
+
+    root = make_folder(tmp_path / "ds", {"cat": 10, "dog": 10})
+    for i in range(3):
+        Image.fromarray(np.full((12, 12, 3), 30 * i, np.uint8)).save(root / "dog" / f"scan{i}.tiff")
+    splits = load_splits(folder_cfg(root), seed=1)
+    ids = splits.train.ids + splits.val.ids + splits.test.ids
+    assert sorted(i for i in ids if i.endswith(".tiff")) == [f"dog/scan{i}.tiff" for i in range(3)]
+    assert not splits.skipped
+    predicted = sorted(p.name for p in expand_paths([str(root / "dog")]))
+    assert predicted == sorted([f"{i}.png" for i in range(10)] + [f"scan{i}.tiff" for i in range(3)])

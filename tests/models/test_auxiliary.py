@@ -7,7 +7,7 @@ import pytest
 from models import build_compile_args, build_model, build_training_model, inference_model
 from models.auxiliary import AuxiliaryLossModel
 from models.config import LossConfig
-from pipelines.preprocess import with_preprocessing
+from pipelines.inputs.preprocess import with_preprocessing
 from tests.models.conftest import IMAGE_SHAPE, NUM_CLASSES, batch, tiny_config
 
 
@@ -23,7 +23,8 @@ def test_network_has_two_auxiliary_outputs_and_training_model_wraps_it():
     assert set(network.output) == {"predictions", "aux1", "aux2"}
     assert isinstance(model, AuxiliaryLossModel)
     plain = build_model(tiny_config("inception", aux_classifiers=False), IMAGE_SHAPE, NUM_CLASSES)
-    assert build_training_model(plain) is plain and inference_model(plain) is plain
+    assert build_training_model(plain) is plain
+    assert inference_model(plain) is plain
 
 
 def test_training_loss_is_main_plus_weighted_auxiliary_losses():
@@ -65,7 +66,7 @@ def test_train_checkpoint_and_serve_like_train_py_does(tmp_path):
     served = with_preprocessing(inference_model(network), "scale")
     served.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras", compile=False, safe_mode=True)
-    inner = [layer for layer in loaded.layers if isinstance(layer, keras.Model)][0]
+    inner = next(layer for layer in loaded.layers if isinstance(layer, keras.Model))
     assert not [layer.name for layer in inner.layers if layer.name.startswith("aux")]
     assert loaded.output_shape == (None, NUM_CLASSES)
     np.testing.assert_allclose(loaded.predict_on_batch(pixels), expected, atol=1e-6)

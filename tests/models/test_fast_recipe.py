@@ -62,7 +62,8 @@ def test_whitening_rejects_images_smaller_than_a_patch():
 def test_whitening_stem_is_frozen_fitted_and_survives_safe_mode(family, tmp_path):
     model = build_model(tiny_config(family, whiten_patch_size=2, aux_classifiers=False), (32, 32, 3), 5)
     whiten = model.get_layer("whiten")
-    assert whiten.trainable_weights == [] and len(whiten.non_trainable_weights) == 2
+    assert whiten.trainable_weights == []
+    assert len(whiten.non_trainable_weights) == 2
     x, _ = batch()
     assert fit_whitening(keras.Sequential([model]), x) == 1  # found inside a nested model too
     fitted = whiten.kernel.numpy().copy()
@@ -89,7 +90,8 @@ def test_dirac_init_applies_to_3x3_stride_1_convs_only():
     on = build_model(tiny_config("vgg", dirac_init=True), (32, 32, 3), 5)
     off = build_model(tiny_config("vgg"), (32, 32, 3), 5)
     kernel = on.get_layer("block3_conv2").kernel.numpy()  # in == out channels
-    assert kernel[1, 1, 0, 0] == 1.0 and np.count_nonzero(kernel) == kernel.shape[-1]
+    assert kernel[1, 1, 0, 0] == 1.0
+    assert np.count_nonzero(kernel) == kernel.shape[-1]
     assert np.count_nonzero(off.get_layer("block3_conv2").kernel.numpy()) > kernel.shape[-1]
     assert isinstance(on.get_layer("block3_conv2").kernel_initializer, Dirac)
 
@@ -99,7 +101,8 @@ def test_onecycle_round_trips_through_its_config():
     again = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
     for step in (0, 10, 20, 60, 100):
         assert float(again(step)) == pytest.approx(float(schedule(step)))
-    assert float(schedule(20)) == pytest.approx(0.4) and float(schedule(100)) == pytest.approx(0.028)
+    assert float(schedule(20)) == pytest.approx(0.4)
+    assert float(schedule(100)) == pytest.approx(0.028)
 
 
 def _bn_step(optimizer):
@@ -117,7 +120,8 @@ def test_bias_lr_scale_multiplies_batch_norm_offset_steps_only():
     gamma_step, beta_step = _bn_step(optimizer)
     assert beta_step == pytest.approx(8.0 * gamma_step, rel=1e-5)
     plain_gamma, plain_beta = _bn_step(build_optimizer(cfg.model_copy(update={"bias_lr_scale": 1.0}), 10, 10))
-    assert plain_beta == pytest.approx(plain_gamma) and plain_gamma == pytest.approx(gamma_step)
+    assert plain_beta == pytest.approx(plain_gamma)
+    assert plain_gamma == pytest.approx(gamma_step)
 
 
 def test_bias_lr_scale_is_refused_for_adaptive_optimizers():
@@ -128,7 +132,8 @@ def test_bias_lr_scale_is_refused_for_adaptive_optimizers():
 def test_ema_is_copied_into_the_weights_every_epoch():
     cfg = OptimizerConfig(name="sgd", learning_rate=0.1, ema=True, ema_momentum=0.5)
     optimizer = build_optimizer(cfg, steps_per_epoch=3, epochs=2)
-    assert optimizer.use_ema and optimizer.ema_overwrite_frequency == 3
+    assert optimizer.use_ema
+    assert optimizer.ema_overwrite_frequency == 3
     layer = keras.layers.Dense(1, kernel_initializer="zeros", use_bias=False)
     layer.build((None, 1))
     grad = [np.ones((1, 1), "float32")]

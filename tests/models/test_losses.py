@@ -27,7 +27,7 @@ def test_entropy_value_by_hand():
     assert float(entropy(np.full((1, 4), 0.25))[0]) == pytest.approx(np.log(4), abs=1e-6)
 
 
-@pytest.mark.parametrize("beta, expected", [(0.0, 0.356675), (0.5, -0.044234), (-0.5, 0.757584)])
+@pytest.mark.parametrize(("beta", "expected"), [(0.0, 0.356675), (0.5, -0.044234), (-0.5, 0.757584)])
 def test_loss_value_by_hand(beta, expected):
     loss = EntropyRegularizedCrossentropy(entropy_penalty=beta)
     assert float(loss(Y, P)) == pytest.approx(expected, abs=1e-5)

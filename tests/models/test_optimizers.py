@@ -5,8 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from models.config import OptimizerConfig
-from models.optimizers import OPTIMIZER_NAMES, SCHEDULE_NAMES, build_optimizer, current_learning_rate
+from models.config import OPTIMIZERS, OptimizerConfig
+from models.config import SCHEDULES as SCHEDULE_NAMES
+from models.optimizers import build_optimizer, current_learning_rate
 from tests.models.conftest import batch
 
 STEPS, EPOCHS = 10, 10  # 100 optimizer steps in all
@@ -18,7 +19,7 @@ def _dense(units=3, inputs=4):
     return layer
 
 
-@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+@pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_optimizer_takes_one_step_downhill(name):
     optimizer = build_optimizer(OptimizerConfig(name=name, learning_rate=0.1), STEPS, EPOCHS)
     layer = _dense()
@@ -54,7 +55,7 @@ SCHEDULES = [
 ]
 
 
-@pytest.mark.parametrize("schedule, extra, expected", SCHEDULES, ids=[f"{s}{e}" for s, e, _ in SCHEDULES])
+@pytest.mark.parametrize(("schedule", "extra", "expected"), SCHEDULES, ids=[f"{s}{e}" for s, e, _ in SCHEDULES])
 def test_learning_rate_follows_the_schedule(schedule, extra, expected):
     cfg = OptimizerConfig(learning_rate=0.1, schedule=schedule, decay_epochs=2, decay_rate=0.5, **extra)
     optimizer = build_optimizer(cfg, STEPS, EPOCHS)

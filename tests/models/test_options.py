@@ -35,7 +35,8 @@ def test_every_activation_builds_and_trains_one_step(activation):
 def test_conv_activations_train_one_step(activation):
     model = build_model(tiny_config("vgg", activation=activation), (32, 32, 3), 5)
     logs, changed = _fit_one_step(model, *batch())
-    assert np.isfinite(logs["loss"]) and all(changed)
+    assert np.isfinite(logs["loss"])
+    assert all(changed)
 
 
 def test_maxout_keeps_the_largest_of_k_pieces_per_unit():
@@ -53,7 +54,8 @@ def test_leaky_relu_slope_and_prelu_init_come_from_config():
     assert leaky.get_layer("dense1_act").negative_slope == pytest.approx(0.2)
     prelu = build_model(tiny_config("vgg", activation="prelu"), (32, 32, 3), 5)
     alpha = prelu.get_layer("block1_conv1_act").alpha.numpy()
-    assert alpha.shape == (1, 1, 8) and np.allclose(alpha, 0.25)  # one slope per channel
+    assert alpha.shape == (1, 1, 8)
+    assert np.allclose(alpha, 0.25)
 
 
 @pytest.mark.parametrize("initializer", INITIALIZERS)
@@ -70,7 +72,8 @@ def test_every_initializer_builds_trains_and_has_the_named_variance(initializer)
     limit = np.sqrt(3 * expected)
     assert (np.abs(kernel).max() <= limit + 1e-6) == is_uniform
     logs, changed = _fit_one_step(model, *batch(shape=(32, 32, 1)))
-    assert np.isfinite(logs["loss"]) and all(changed)
+    assert np.isfinite(logs["loss"])
+    assert all(changed)
 
 
 @pytest.mark.parametrize("name", ["mlp", "vgg", "inception"])
@@ -85,7 +88,7 @@ def test_l1_l2_penalties_on_every_kernel_enter_the_loss(name):
 
 
 @pytest.mark.parametrize(
-    "override, fragments",
+    ("override", "fragments"),
     [
         ("model.activation=swishy", ["model.activation", "'swishy'", "maxout", "hard_swish"]),
         ("model.initializer=kaiming", ["model.initializer", "'kaiming'", "xavier_uniform", "he_normal"]),
@@ -121,7 +124,7 @@ def _labels(task, n=16):
 
 
 @pytest.mark.parametrize(
-    "task, metric_names",
+    ("task", "metric_names"),
     [
         ("multiclass", {"loss", "accuracy", "top_k_accuracy"}),
         ("binary", {"loss", "accuracy", "auc"}),
@@ -136,7 +139,8 @@ def test_task_heads_train_with_matching_loss_and_metrics(task, metric_names, tmp
     history = model.fit(x, y, epochs=1, batch_size=8, validation_data=(x, y), verbose=0).history
     assert metric_names | {f"val_{m}" for m in metric_names} == set(history)
     p = model.predict_on_batch(x)
-    assert p.shape == (len(y), num_classes) and np.all((p >= 0) & (p <= 1))
+    assert p.shape == (len(y), num_classes)
+    assert np.all((p >= 0) & (p <= 1))
     if task != "multilabel":  # multilabel sigmoids are independent and need not sum to 1
         np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
     model.save(tmp_path / "m.keras")
@@ -156,13 +160,15 @@ def test_binary_head_is_one_sigmoid_and_its_loss_is_binary_cross_entropy():
 
 
 def test_binary_task_needs_two_classes():
-    with pytest.raises(ValueError, match="model.task 'binary' needs exactly 2 classes, got 5"):
+    with pytest.raises(ValueError, match=r"model\.task 'binary' needs exactly 2 classes, got 5"):
         build_model(tiny_config("mlp", task="binary"), SMALL, 5)
 
 
-def test_top_k_is_never_trivially_one():
+def test_one_top_k_rule_and_no_top_k_metric_below_four_classes():
     from models.heads import top_k
 
-    assert [top_k(n) for n in (2, 3, 5, 10, 1000)] == [1, 1, 2, 5, 5]
-    metrics = build_compile_args("multiclass", LossConfig(), 5)["metrics"]
-    assert metrics[1].k == 2
+    assert [top_k(n) for n in (2, 3, 4, 5, 9, 10, 1000)] == [None, None, 2, 2, 4, 5, 5]
+    names = [m.name for m in build_compile_args("multiclass", LossConfig(), 3)["metrics"]]
+    assert names == ["accuracy"]
+    five = build_compile_args("multiclass", LossConfig(), 5)["metrics"]
+    assert [(m.name, getattr(m, "k", None)) for m in five] == [("accuracy", None), ("top_k_accuracy", 2)]

@@ -22,21 +22,20 @@ def test_vgg16_paper_head_at_224_has_exactly_138_357_544_parameters():
 
 # Convolutional parameters of configurations A, B, D, E (torchvision / keras.applications without
 # the top), plus a global-average-pooling head: 512 * 1000 + 1000 = 513,000.
-@pytest.mark.parametrize("depth, conv_params", [(11, 9_220_480), (13, 9_404_992), (16, 14_714_688), (19, 20_024_384)])
+@pytest.mark.parametrize(
+    ("depth", "conv_params"), [(11, 9_220_480), (13, 9_404_992), (16, 14_714_688), (19, 20_024_384)]
+)
 def test_vgg_depths_match_the_reference_convolution_counts(depth, conv_params):
     model = build_model(ModelConfig(name="vgg", vgg_depth=depth, vgg_head="gap", **PAPER), (32, 32, 3), 1000)
     assert model.count_params() == conv_params + 513_000
 
 
-def test_googlenet_paper_configuration_count_is_stated_in_the_docstring():
-    import models.inception
-
+def test_googlenet_paper_configuration_count():
     cfg = ModelConfig(name="inception", inception_modules="googlenet", inception_stem="paper", **PAPER)
     model = build_model(cfg, (224, 224, 3), 1000)
     assert model.count_params() == 6_998_552
     biases = sum(w.numpy().size for w in model.weights if w.path.endswith("bias"))
     assert biases == 8_280
-    assert "6,998,552" in models.inception.__doc__ and "6,990,272" in models.inception.__doc__
     assert abs(model.count_params() - 6.8e6) / 6.8e6 < 0.03  # "about 6.8M"
 
     with_aux = build_model(cfg.model_copy(update={"aux_classifiers": True}), (224, 224, 3), 1000)

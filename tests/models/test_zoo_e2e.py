@@ -1,13 +1,11 @@
 """`python -m app train` with Inception and its auxiliary classifiers, end to end: the run
 trains through the auxiliary-loss wrapper, and the model MLflow serves has one softmax output."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import app_command, run_cli
 
 
 @pytest.mark.slow
@@ -23,13 +21,7 @@ def test_inception_with_aux_classifiers_trains_and_serves_one_output(mlflow_stor
         f"output_dir={tmp_path / 'outputs'}",
     ]
     config = ROOT / "pipelines" / "configs" / "digits_inception.yaml"
-    out = subprocess.run(
-        [sys.executable, "-m", "app", "train", str(config), *overrides],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    out = run_cli(app_command("train", str(config), *overrides), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     run_id = out.stdout.split("run id:")[1].split()[0]
 
@@ -51,4 +43,5 @@ def test_inception_with_aux_classifiers_trains_and_serves_one_output(mlflow_stor
     served = keras.saving.load_model(saved, compile=False, safe_mode=True)
     assert served.output_shape == (None, 10)
     names = [layer.name for inner in served.layers if isinstance(inner, keras.Model) for layer in inner.layers]
-    assert "inception3a_concat" in names and not [n for n in names if n.startswith("aux")]
+    assert "inception3a_concat" in names
+    assert not [n for n in names if n.startswith("aux")]

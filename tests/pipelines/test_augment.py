@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from pipelines.augment import PRESETS, build_augmenter, transform_names
-from pipelines.augment_config import AugmentConfig, TransformSpec
+from pipelines.config.augment import AugmentConfig, TransformSpec
+from pipelines.inputs.augment import PRESETS, build_augmenter, transform_names
+from tests.helpers import app_command, run_cli
 
 # The transforms the course material shows, plus the geometric ones and noise/dropout.
 COURSE_TRANSFORMS = [
@@ -34,13 +35,14 @@ def photo(seed=0, size=32):
     return np.clip(base + rng.normal(0, 20, (size, size, 3)), 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("name, params", COURSE_TRANSFORMS)
+@pytest.mark.parametrize(("name", "params"), COURSE_TRANSFORMS)
 def test_each_named_transform_builds_runs_and_changes_the_image(name, params):
     cfg = AugmentConfig(preset="none", transforms=[TransformSpec(name=name, params={**params, "p": 1.0})])
     augmenter = build_augmenter(cfg, (32, 32), seed=1)
     image = photo()
     out = augmenter(image=image)["image"]
-    assert out.shape == image.shape and out.dtype == np.uint8
+    assert out.shape == image.shape
+    assert out.dtype == np.uint8
     assert not np.array_equal(out, image), f"{name} with p=1 left the image unchanged"
 
 
@@ -95,7 +97,7 @@ def test_same_seed_same_stream_other_seed_other_stream():
 
 
 @pytest.mark.parametrize(
-    "spec, fragments",
+    ("spec", "fragments"),
     [
         (TransformSpec(name="RandomBrightness"), ["'RandomBrightness' is unknown", "did you mean", "RGBShift"]),
         (TransformSpec(name="Blur", params={"blur_limt": 3}), ["'Blur'", "blur_limt"]),
@@ -127,31 +129,19 @@ def test_transform_names_lists_real_albumentations_classes():
 
 
 def test_preview_augment_command_writes_the_grid(tmp_path):
-    import subprocess
-    import sys
 
     from PIL import Image
 
-    from tests.conftest import ROOT
-
     out_file = tmp_path / "grid.png"
     args = ["preview-augment", "augment.preset=heavy", "data.image_size=[16,16]", "--out", str(out_file)]
-    out = subprocess.run(
-        [sys.executable, "-m", "app", *args, "--originals", "3", "--versions", "5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_cli(app_command(*args, "--originals", "3", "--versions", "5"), timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "3 training images x 5 augmented versions" in out.stdout
     grid = Image.open(out_file)
     assert grid.size == (6 * 68 + 4, 3 * (64 + 14 + 4) + 4)  # 1 original + 5 versions per row, 64-px tiles
-    bad = subprocess.run(
-        [sys.executable, "-m", "app", "preview-augment", "augment.transforms=[{name: Blurr}]", "--out", str(out_file)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    bad = run_cli(
+        app_command("preview-augment", "augment.transforms=[{name: Blurr}]", "--out", str(out_file)), timeout=120
     )
-    assert bad.returncode == 1 and "did you mean 'Blur'" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1
+    assert "did you mean 'Blur'" in bad.stderr
+    assert "Traceback" not in bad.stderr

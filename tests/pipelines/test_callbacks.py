@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from pipelines.callbacks import (
+from pipelines.config.train import TrainConfig
+from pipelines.training.callbacks import (
     LearningRateInLogs,
     NonFiniteLossError,
     RaiseOnNaN,
@@ -16,7 +17,6 @@ from pipelines.callbacks import (
     progress_verbosity,
     read_history,
 )
-from pipelines.train_config import TrainConfig
 
 
 def test_default_callbacks_in_a_safe_order(tmp_path):
@@ -28,13 +28,15 @@ def test_default_callbacks_in_a_safe_order(tmp_path):
     assert keras.callbacks.TensorBoard in kinds
     assert kinds[-1] is keras.callbacks.BackupAndRestore  # written after everything else of the epoch
     stopping = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
-    assert stopping.restore_best_weights and stopping.monitor == "val_accuracy"
+    assert stopping.restore_best_weights
+    assert stopping.monitor == "val_accuracy"
 
 
 def test_val_loss_is_minimized_and_switches_are_honoured(tmp_path):
     callbacks = build_callbacks(TrainConfig(monitor="val_loss", early_stopping_patience=None), tmp_path)
     checkpoint = next(c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint))
-    assert checkpoint.monitor == "val_loss" and checkpoint.mode == "min"
+    assert checkpoint.monitor == "val_loss"
+    assert checkpoint.mode == "min"
     assert not any(isinstance(c, keras.callbacks.EarlyStopping | keras.callbacks.ReduceLROnPlateau) for c in callbacks)
 
 
@@ -43,7 +45,8 @@ def test_workers_write_into_scratch_and_restore_from_the_chief(tmp_path):
     csv_logger = next(c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger))
     assert str(tmp_path / "scratch") in csv_logger.filename
     backup = callbacks[-1]
-    assert isinstance(backup, WorkerBackup) and backup.backup_dir == str(tmp_path / "run" / "backup")
+    assert isinstance(backup, WorkerBackup)
+    assert backup.backup_dir == str(tmp_path / "run" / "backup")
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf])
@@ -80,6 +83,8 @@ def test_resume_gives_checkpoint_and_early_stopping_their_memory_back(tmp_path):
         model=model,
     )
     callbacks.on_train_begin()
-    assert checkpoint.best == 0.8 and stopping.best == 0.8
-    assert stopping.wait == 2 and stopping.best_epoch == 1  # epochs 2 and 3 did not improve
+    assert checkpoint.best == 0.8
+    assert stopping.best == 0.8
+    assert stopping.wait == 2
+    assert stopping.best_epoch == 1
     assert all(np.array_equal(a, b) for a, b in zip(stopping.best_weights, model.get_weights(), strict=True))

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from models import build_compile_args, build_model, build_training_model
 from models.config import LossConfig, ModelConfig
-from pipelines.custom_loop import fit_with_custom_loop
+from pipelines.training.distributed.custom_loop import fit_with_custom_loop
 
 
 @pytest.mark.slow
@@ -38,7 +38,8 @@ def test_custom_loop_trains_inception_with_auxiliary_classifiers():
         steps_per_epoch=3,
         initial_epoch=0,
         callbacks=[],
-        top_k=2,
+        task="multiclass",
+        top_k=None,
         jit_compile=False,
         verbose=0,
     )
@@ -46,3 +47,24 @@ def test_custom_loop_trains_inception_with_auxiliary_classifiers():
     assert all(np.isfinite(losses))
     assert losses[-1] < losses[0]
     assert "val_accuracy" in history.history
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel"])
+def test_custom_loop_accuracy_is_what_keras_reports_for_sigmoid_heads(task):
+    keras.utils.set_random_seed(1)
+    cfg = ModelConfig(name="mlp", hidden_units=[8], task=task, batch_norm=False, dropout=0.0)
+    model = build_model(cfg, (4, 4, 1), 2)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), **build_compile_args(task, LossConfig(), 2))
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 4, 4, 1)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, 2, 40), 2)
+    if task == "multilabel":
+        y[::3] = 1.0  # some images carry both labels
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    history = fit_with_custom_loop(
+        model, tf.distribute.get_strategy(), ds.repeat(), ds, epochs=1, steps_per_epoch=1, initial_epoch=0,
+        callbacks=[], task=task, top_k=None, jit_compile=False, verbose=0,
+    )  # fmt: skip
+    expected = model.evaluate(ds, verbose=0, return_dict=True)["accuracy"]  # learning rate 0: same weights
+    assert history.history["val_accuracy"][0] == pytest.approx(expected, abs=1e-6)
+    assert "val_top_k_accuracy" not in history.history

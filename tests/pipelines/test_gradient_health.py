@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from pipelines.config import CONFIG_DIR, load_config
-from pipelines.gradient_health import GradientHealth, layer_gradient_norms
-from pipelines.train_config import GradientHealthConfig
-from tests.pipelines._training import client
+from pipelines.config.train import GradientHealthConfig
+from pipelines.training.gradient_health import GradientHealth, layer_gradient_norms
+from tests.helpers import client
 
 
 def _train_demo(name: str, tmp_path, mlflow_store):
-    from pipelines.train import run_dir_for, run_training
+    from pipelines.training.workflow import run_dir_for, run_training
 
     cfg = load_config(CONFIG_DIR / f"gradient_demo_{name}.yaml", ["train.epochs=1", f"output_dir={tmp_path}"])
     result = run_training(cfg)
@@ -25,7 +25,8 @@ def _train_demo(name: str, tmp_path, mlflow_store):
 def test_sigmoid_demo_vanishes_and_relu_demo_is_healthy(mlflow_store, tmp_path, caplog):
     result, report = _train_demo("sigmoid", tmp_path, mlflow_store)
     vanishing = {w["layer"].split("/")[-1] for w in report["warnings"] if w["kind"] == "vanishing"}
-    assert "dense1" in vanishing and "predictions" not in vanishing
+    assert "dense1" in vanishing
+    assert "predictions" not in vanishing
     assert "vanishing gradient: layer" in caplog.text
     norms = report["measurements"][-1]["norms"]
     first, last = next(iter(norms.values())), list(norms.values())[-1]
@@ -57,7 +58,8 @@ def test_norms_are_per_layer_and_repeatable():
     y = keras.utils.to_categorical(np.arange(16) % 3, 3)
     first, second = layer_gradient_norms(model, x, y), layer_gradient_norms(model, x, y)
     assert list(first) == ["hidden", "out"]
-    assert first == second and all(v > 0 for v in first.values())
+    assert first == second
+    assert all(v > 0 for v in first.values())
 
 
 def test_exploding_threshold_fires_and_metrics_are_logged():
@@ -75,7 +77,8 @@ def test_exploding_threshold_fires_and_metrics_are_logged():
     callback.on_epoch_begin(0)
     callback.on_epoch_end(0)
     assert {kind for _, _, kind, _ in callback.events} == {"exploding"}
-    assert logged[0][0] == 5 and "grad_norm/hidden" in logged[0][1]
+    assert logged[0][0] == 5
+    assert "grad_norm/hidden" in logged[0][1]
 
 
 def test_every_n_steps_measures_inside_the_epoch():

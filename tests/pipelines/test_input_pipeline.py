@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from data.dataset import ImageSet
-from pipelines.augment import build_augmenter
-from pipelines.augment_config import AugmentConfig
-from pipelines.input_pipeline import build_eval_ds, build_train_ds, steps_per_epoch
+from pipelines.config.augment import AugmentConfig
+from pipelines.inputs.augment import build_augmenter
+from pipelines.inputs.datasets import build_eval_ds, build_train_ds, steps_per_epoch
 
 
 def labelled_images(count=40, size=16, classes=4):
@@ -33,9 +33,11 @@ def test_each_epoch_sees_every_image_once_with_matching_labels():
         seen = np.concatenate([x[:, 0, 0, 0] for x, _ in epoch])
         assert sorted(seen.tolist()) == list(range(40))
     for x, y in take(ds, 3):
-        assert x.dtype == np.uint8 and y.shape == (8, 4)
+        assert x.dtype == np.uint8
+        assert y.shape == (8, 4)
         np.testing.assert_array_equal(y.argmax(1) * 50, x[:, 0, 0, 1])
-    assert steps_per_epoch(40, 8) == 5 and steps_per_epoch(41, 8) == 6
+    assert steps_per_epoch(40, 8) == 5
+    assert steps_per_epoch(41, 8) == 6
 
 
 def test_augmented_stream_is_seeded_and_the_same_in_workers_and_threads():
@@ -55,7 +57,7 @@ def test_augmented_stream_is_seeded_and_the_same_in_workers_and_threads():
 
 
 def test_closed_pool_fails_instead_of_hanging():
-    from pipelines.augment_pool import AugmentPool
+    from pipelines.inputs.augment_pool import AugmentPool
 
     images = labelled_images(16)
     augmenter = build_augmenter(AugmentConfig(preset="light"), (16, 16), seed=0)
@@ -78,14 +80,15 @@ def test_standardization_stats_come_from_train_and_serving_applies_the_same(tmp_
     import keras
 
     from data.decode import decode_image
-    from pipelines.preprocess import channel_stats, with_preprocessing
+    from pipelines.inputs.preprocess import channel_stats, with_preprocessing
 
     rng = np.random.default_rng(0)
     train = rng.integers(0, 256, (20, 6, 6, 3), dtype=np.uint8)
     train[..., 2] = 7  # a constant channel must not divide by zero
     mean, std = channel_stats(train)
     np.testing.assert_allclose(mean, train.reshape(-1, 3).mean(0))
-    assert std[2] == 1.0 and std[0] == pytest.approx(train[..., 0].std())
+    assert std[2] == 1.0
+    assert std[0] == pytest.approx(train[..., 0].std())
 
     inputs = keras.Input((6, 6, 3))
     identity = keras.Model(inputs, keras.layers.Identity()(inputs))
@@ -110,5 +113,6 @@ def test_flowers_pipeline_runs_with_the_shipped_augmentation(flowers_dir):
     assert not splits.skipped, splits.skipped_summary()
     augmenter = build_augmenter(AugmentConfig(preset="standard"), (64, 64), seed=0)
     x, y = take(build_train_ds(splits.train, 5, 16, augmenter, seed=0, shuffle_buffer=1000), 2)[1]
-    assert x.shape == (16, 64, 64, 3) and y.shape == (16, 5)
+    assert x.shape == (16, 64, 64, 3)
+    assert y.shape == (16, 5)
     assert 30 < x.mean() < 220  # real photos, augmented, not blank

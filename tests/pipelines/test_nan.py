@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from tests.pipelines._training import all_runs, client, run_cli
+from tests.helpers import all_runs, client, run_cli
 
 ABSURD = [
     "train.optimizer.name=sgd",

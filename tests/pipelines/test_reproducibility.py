@@ -3,11 +3,11 @@
 import pytest
 
 from pipelines.config import load_config
-from tests.pipelines._training import FAST
+from tests.helpers import FAST
 
 
 def _train(tmp_path, name: str, seed: int):
-    from pipelines.train import run_dir_for, run_training
+    from pipelines.training.workflow import run_dir_for, run_training
 
     cfg = load_config(
         None,
@@ -31,5 +31,5 @@ def test_same_seed_same_metrics_different_seed_different_metrics(mlflow_store, t
     assert first_history == second_history  # every epoch's loss and accuracy, to the last digit
     assert first.test_accuracy == second.test_accuracy
     assert first.test_loss == second.test_loss
-    third, third_history = _train(tmp_path, "c", seed=8)
+    _third, third_history = _train(tmp_path, "c", seed=8)
     assert third_history != first_history

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.pipelines._training import all_runs, client, run_cli, train_command
+from tests.helpers import all_runs, client, run_cli, train_command
 
 EPOCHS = 10
 

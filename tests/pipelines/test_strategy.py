@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.config import RuntimeConfig
 from tests.conftest import ROOT
-from tests.pipelines._training import all_runs, free_ports, run_cli, train_command
+from tests.helpers import all_runs, free_ports, run_cli, train_command
 
 
 def _no_accelerators():
@@ -21,7 +21,7 @@ def _no_accelerators():
 
 @pytest.mark.parametrize("device", ["gpu", "tpu"])
 def test_absent_device_is_a_clear_error_not_a_hang(device):
-    from pipelines.strategy import build_placement
+    from pipelines.training.distributed.strategy import build_placement
 
     if not _no_accelerators():
         pytest.skip("this machine has an accelerator")
@@ -34,7 +34,7 @@ def test_absent_device_is_a_clear_error_not_a_hang(device):
 
 
 def test_invalid_tf_config_is_one_line(monkeypatch):
-    from pipelines.strategy import cluster_from_env
+    from pipelines.training.distributed.strategy import cluster_from_env
 
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ValueError, match="TF_CONFIG is not valid"):
@@ -46,10 +46,11 @@ def test_invalid_tf_config_is_one_line(monkeypatch):
 
 
 def test_auto_on_cpu_uses_the_default_strategy_and_per_replica_batch():
-    from pipelines.strategy import build_placement
+    from pipelines.training.distributed.strategy import build_placement
 
     placement = build_placement(RuntimeConfig())
-    assert placement.kind == "default" and placement.is_chief
+    assert placement.kind == "default"
+    assert placement.is_chief
     assert placement.global_batch_size(32) == 32 * placement.num_replicas
 
 
@@ -120,7 +121,7 @@ def test_logical_cpus_need_a_fresh_process():
             sys.executable,
             "-c",
             "import tensorflow as tf; tf.constant(1.0);"
-            "from pipelines.config import RuntimeConfig; from pipelines.strategy import build_placement;"
+            "from pipelines.config import RuntimeConfig; from pipelines.training.distributed.strategy import build_placement;"
             "build_placement(RuntimeConfig(logical_cpus=2))",
         ],
         cwd=ROOT,

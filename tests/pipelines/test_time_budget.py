@@ -5,7 +5,7 @@ import time
 import keras
 import numpy as np
 
-from pipelines.time_budget import TimeBudget
+from pipelines.training.time_budget import TimeBudget
 
 
 class SlowEpochs(keras.callbacks.Callback):

@@ -1,13 +1,11 @@
 """Tracking against a real `mlflow server` over HTTP, and a server that is down."""
 
-import subprocess
-import sys
 import time
 
 import pytest
 
 from app.model_server import free_port
-from tests.servers import ROOT, env_for, mlflow_server, run_id_of, train, using_store
+from tests.helpers import app_command, env_for, mlflow_server, run_cli, run_id_of, train, using_store
 
 
 @pytest.mark.slow
@@ -22,7 +20,9 @@ def test_training_against_a_real_tracking_server(tmp_path):
             assert run.info.status == "FINISHED"
             assert client.get_experiment(run.info.experiment_id).name == "digits"  # one experiment per dataset
             tags = run.data.tags
-            assert tags["model_family"] == "mlp" and tags["dataset"] == "digits" and len(tags["fingerprint"]) >= 8
+            assert tags["model_family"] == "mlp"
+            assert tags["dataset"] == "digits"
+            assert len(tags["fingerprint"]) >= 8
             assert tags["mlflow.runName"].startswith("digits-mlp-")
             assert len(client.get_metric_history(run_id, "val_accuracy")) == 1
             # Artifacts went through the server (proxied), not to a local path.
@@ -31,7 +31,8 @@ def test_training_against_a_real_tracking_server(tmp_path):
             assert config["train"]["epochs"] == 1
             assert any((tmp_path / "server-artifacts").rglob("resolved_config.json"))
             version = client.get_model_version_by_alias("digits-classifier", "champion")
-            assert version.run_id == run_id and version.status == "READY"
+            assert version.run_id == run_id
+            assert version.status == "READY"
 
 
 def test_a_down_tracking_server_fails_fast_with_one_line(tmp_path):
@@ -41,7 +42,8 @@ def test_a_down_tracking_server_fails_fast_with_one_line(tmp_path):
     elapsed = time.monotonic() - started
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: MLflow tracking server") and "unreachable" in last, out.stderr[-2000:]
+    assert last.startswith("error: MLflow tracking server"), out.stderr[-2000:]
+    assert "unreachable" in last
     assert "Traceback" not in out.stderr
     assert elapsed < 90  # TensorFlow import and data loading included; the probe itself is 3 s at most
 
@@ -49,21 +51,14 @@ def test_a_down_tracking_server_fails_fast_with_one_line(tmp_path):
 def test_compare_against_a_down_server_is_one_line_too():
     dead = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-m", "app", "compare"],
-        cwd=ROOT,
-        env=env_for(dead),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_cli(app_command("compare"), env=env_for(dead), timeout=120)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("error: MLflow tracking server")
     assert time.monotonic() - started < 30
 
 
 def test_the_epoch_callback_survives_a_server_that_stops_answering(monkeypatch):
-    from pipelines.mlflow_callback import MlflowMetrics
+    from pipelines.tracking.metrics_callback import MlflowMetrics
 
     with using_store(f"http://127.0.0.1:{free_port()}") as mlflow:
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

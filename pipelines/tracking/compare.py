@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines.evaluation.metrics import higher_is_better
+
 log = logging.getLogger(__name__)
 
 # (column in the table, column in mlflow.search_runs' frame)
@@ -48,7 +50,7 @@ def compare_runs(mlflow, experiment: str, sort_by: str = "val_accuracy", max_run
     table = pd.DataFrame({name: runs[source] if source in runs.columns else None for name, source in COLUMNS})
     for name in NUMERIC:
         table[name] = pd.to_numeric(table[name], errors="coerce")
-    ascending = sort_by == "train_seconds"  # faster is better; for every other metric, higher is
+    ascending = not higher_is_better(sort_by)  # e.g. train_seconds: faster first
     return table.sort_values(sort_by, ascending=ascending, na_position="last").reset_index(drop=True)
 
 

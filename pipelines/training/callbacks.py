@@ -13,8 +13,9 @@ from pathlib import Path
 
 import keras
 
-from pipelines.time_budget import TimeBudget
-from pipelines.train_config import TrainConfig
+from pipelines.config.train import TrainConfig
+from pipelines.evaluation.metrics import keras_mode
+from pipelines.training.time_budget import TimeBudget
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,9 @@ class ResumeMonitorState(keras.callbacks.Callback):
     def _best_weights(self):
         path = self.run_dir / "best.keras"
         try:
-            return keras.saving.load_model(path, compile=False, safe_mode=True).get_weights()
+            from models.saving import load_keras_model
+
+            return load_keras_model(path).get_weights()
         except (OSError, ValueError) as err:
             # A kill while ModelCheckpoint was writing leaves a truncated file: not fatal.
             log.warning("best checkpoint %s is unreadable (%s); it will be rewritten", path, str(err)[:120])
@@ -134,7 +137,7 @@ def build_callbacks(
     reduction) on the same all-reduced metrics and save at the same moments. Only the chief
     writes into `run_dir`; other workers pass a `scratch_dir` for their copies.
     """
-    mode = "min" if cfg.monitor == "val_loss" else "max"
+    mode = keras_mode(cfg.monitor)
     out_dir = scratch_dir or run_dir
     checkpoint = keras.callbacks.ModelCheckpoint(
         str(out_dir / "best.keras"), monitor=cfg.monitor, mode=mode, save_best_only=True

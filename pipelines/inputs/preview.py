@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from data.dataset import ImageSet
-from pipelines.augment_pool import augment_batch
+from pipelines.inputs.augment_pool import augment_batch
 
 
 def preview_grid(

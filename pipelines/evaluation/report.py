@@ -7,14 +7,14 @@ misclassified images, the model summary, and, for training runs, the training cu
 gradient-norm plot.
 """
 
-import csv
-import io
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from data.tables import csv_text
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class Evaluation:
     class_names: list[str]
     labels: np.ndarray  # true class index per image
     probabilities: np.ndarray  # (N, num_classes)
-    top_k: int
+    top_k: int | None  # models.heads.top_k(num_classes): None below 4 classes
 
     @property
     def predictions(self) -> np.ndarray:
@@ -43,13 +43,10 @@ class Evaluation:
         precision, recall, f1, support = precision_recall_fscore_support(
             self.labels, self.predictions, labels=list(range(n)), zero_division=0
         )
-        top = np.argsort(self.probabilities, axis=1)[:, ::-1][:, : self.top_k]
         true_p = np.clip(self.probabilities[np.arange(len(self.labels)), self.labels], 1e-7, 1.0)
-        return {
-            "num_images": int(len(self.labels)),
+        metrics = {
+            "num_images": len(self.labels),
             "accuracy": float(np.mean(self.predictions == self.labels)),
-            "top_k": self.top_k,
-            "top_k_accuracy": float(np.mean([y in row for y, row in zip(self.labels, top, strict=True)])),
             # Plain categorical cross-entropy, comparable across runs whatever loss shaping trained them.
             "cross_entropy": float(np.mean(-np.log(true_p))),
             "macro_precision": float(np.mean(precision)),
@@ -60,6 +57,11 @@ class Evaluation:
                 for c, p, r, f, s in zip(self.class_names, precision, recall, f1, support, strict=True)
             ],
         }
+        if self.top_k:
+            top = np.argsort(self.probabilities, axis=1)[:, ::-1][:, : self.top_k]
+            metrics["top_k"] = self.top_k
+            metrics["top_k_accuracy"] = float(np.mean([y in row for y, row in zip(self.labels, top, strict=True)]))
+        return metrics
 
 
 def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -79,15 +81,20 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> n
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]))
 
 
-def evaluate_model(model, images, class_names: list[str], top_k: int = 5, batch_size: int = 256) -> Evaluation:
-    """Evaluate on an ImageSet (uint8 images, int labels in `class_names` order)."""
+def evaluate_model(model, images, class_names: list[str], batch_size: int = 256) -> Evaluation:
+    """Evaluate on an ImageSet (uint8 images, int labels in `class_names` order).
+
+    Top-k uses the k of training's `val_top_k_accuracy` (models.heads.top_k), so one name is one k.
+    """
+    from models.heads import top_k
+
     if len(images) == 0:
         raise ValueError("no images to evaluate")
     probabilities = predict_probabilities(model, images.images, batch_size)
-    return Evaluation(list(class_names), np.asarray(images.labels), probabilities, max(1, min(top_k, len(class_names))))
+    return Evaluation(list(class_names), np.asarray(images.labels), probabilities, top_k(len(class_names)))
 
 
-def write_report(
+def write_report(  # noqa: PLR0913 - optional report parts, all keyword-only
     evaluation: Evaluation,
     out_dir: Path,
     images: np.ndarray,
@@ -99,7 +106,7 @@ def write_report(
     max_misclassified: int = 25,
 ) -> dict:
     """Write every report file into `out_dir`; returns the metrics dict (also in metrics.json)."""
-    from pipelines import report_plots
+    from pipelines.evaluation import plots as report_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = evaluation.metrics()
@@ -109,13 +116,12 @@ def write_report(
     if training:
         metrics["training"] = training
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    _write_csv(out_dir / "per_class.csv", ["class", "precision", "recall", "f1", "support"], metrics["per_class"])
+    per_class_header = ["class", "precision", "recall", "f1", "support"]
+    (out_dir / "per_class.csv").write_text(csv_text(per_class_header, metrics["per_class"]))
 
     confusion = evaluation.confusion()
-    with (out_dir / "confusion_matrix.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["true\\predicted", *evaluation.class_names])
-        writer.writerows([name, *row] for name, row in zip(evaluation.class_names, confusion.tolist(), strict=True))
+    rows = [[name, *row] for name, row in zip(evaluation.class_names, confusion.tolist(), strict=True)]
+    (out_dir / "confusion_matrix.csv").write_text(csv_text(["true\\predicted", *evaluation.class_names], rows))
     report_plots.plot_confusion_matrix(confusion, evaluation.class_names, out_dir / "confusion_matrix.png")
 
     wrong = np.flatnonzero(evaluation.predictions != evaluation.labels)
@@ -130,7 +136,7 @@ def write_report(
         out_dir / "misclassified.png",
     )
     if history_csv is not None and history_csv.is_file():
-        from pipelines.callbacks import read_history
+        from pipelines.training.callbacks import read_history
 
         columns = ("loss", "val_loss", "accuracy", "val_accuracy", "learning_rate")
         report_plots.plot_training_curves(
@@ -155,17 +161,9 @@ def model_summary(model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_csv(path: Path, header: list[str], rows: list[dict]) -> None:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=header)
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(out.getvalue())
-
-
-def write_run_report(model, splits, run_dir: Path, outcome, cfg) -> dict[str, float]:
+def write_run_report(model, splits, run_dir: Path, outcome, max_misclassified: int) -> dict[str, float]:
     """The training run's report on its test split, in run_dir/reports; returns the test metrics."""
-    evaluation = evaluate_model(model, splits.test, splits.class_names, top_k=min(5, len(splits.class_names)))
+    evaluation = evaluate_model(model, splits.test, splits.class_names)
     training = {
         "epochs": outcome.last_epoch,
         "epochs_this_process": outcome.epochs_run,
@@ -180,11 +178,13 @@ def write_run_report(model, splits, run_dir: Path, outcome, cfg) -> dict[str, fl
         training=training,
         history_csv=run_dir / "history.csv",
         gradient_health=outcome.gradient_health,
-        max_misclassified=cfg.train.misclassified_examples,
+        max_misclassified=max_misclassified,
     )
-    return {
+    test = {
         "test_accuracy": metrics["accuracy"],
-        "test_top_k_accuracy": metrics["top_k_accuracy"],
         "test_loss": metrics["cross_entropy"],
         "test_macro_f1": metrics["macro_f1"],
     }
+    if "top_k_accuracy" in metrics:
+        test["test_top_k_accuracy"] = metrics["top_k_accuracy"]
+    return test

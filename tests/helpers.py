@@ -1,10 +1,12 @@
-"""Real servers for tests: free ports on 127.0.0.1, subprocesses, wait for health, teardown.
+"""The one helper module of the tests: the real CLI in a subprocess, real servers, the MLflow store.
 
-Each server's output goes to a log file in its temp dir; a server that dies early fails the
-fixture with the tail of that log instead of a bare timeout.
+Servers run on free ports on 127.0.0.1 and are stopped afterwards; each server's output goes to
+a log file in its temp dir, so a server that dies early fails with the tail of that log instead
+of a bare timeout.
 """
 
 import os
+import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -14,6 +16,47 @@ from app.model_server import free_port, serve_env, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+# Tiny but real: the embedded digits, a small MLP, no augmentation cost worth mentioning.
+FAST = ["model.hidden_units=[64]", "augment.preset=none", "train.gradient_health.batch_size=32"]
+
+
+def app_command(*args: str) -> list[str]:
+    """`python -m app ARGS` with this interpreter."""
+    return [PYTHON, "-m", "app", *args]
+
+
+def train_command(*overrides: str) -> list[str]:
+    return app_command("train", *FAST, *overrides)
+
+
+def run_cli(args: list[str], env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a command from the project root, output captured; `env` adds to (not replaces) os.environ."""
+    return subprocess.run(
+        args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports, held open together so no two are the same."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def client(tracking_uri: str):
+    """An MlflowClient bound to `tracking_uri`, leaving MLflow's global tracking URI alone."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def all_runs(tracking_uri: str):
+    c = client(tracking_uri)
+    return [r for e in c.search_experiments() for r in c.search_runs([e.experiment_id])]
 
 
 def env_for(tracking_uri: str, **extra: str) -> dict[str, str]:
@@ -78,7 +121,7 @@ def web_page(model_uri: str, tracking_uri: str, workdir: Path, max_upload_mb: fl
 
 def train(tracking_uri: str, output_dir: Path, *overrides: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """The real training command on the default (digits) config, one epoch unless overridden."""
-    command = [PYTHON, "-m", "app", "train", "train.epochs=1", f"output_dir={output_dir}", *overrides]
+    command = app_command("train", "train.epochs=1", f"output_dir={output_dir}", *overrides)
     return subprocess.run(command, cwd=ROOT, env=env_for(tracking_uri), capture_output=True, text=True, timeout=timeout)
 
 

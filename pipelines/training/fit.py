@@ -7,10 +7,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.config import ExperimentConfig
-from pipelines.strategy import Placement
+from pipelines.config.train import TrainConfig
+from pipelines.training.distributed.strategy import Placement
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitSetup:
+    """Where and how one fit runs: the `train` slice plus what the workflow decided around it."""
+
+    train: TrainConfig
+    placement: Placement
+    run_dir: Path
+    start_epoch: int  # > 0 when resuming from a backup
+    task: str  # model.task: the custom loop's metrics follow the head
+    jit_compile: bool = False
 
 
 @dataclass
@@ -24,67 +36,58 @@ class FitOutcome:
     gradient_health: object | None  # the GradientHealth callback, for its plot and warnings
 
 
-def train_model(
-    model,
-    cfg: ExperimentConfig,
-    placement: Placement,
-    run_dir: Path,
-    *,
-    train_ds,
-    val_ds,
-    steps_per_epoch: int,
-    start_epoch: int,
-    probe_batch=None,
-    extra_callbacks=(),
-    log_metrics=None,
-) -> FitOutcome:
-    """Fit `model` from `start_epoch` to `cfg.train.epochs`, with every callback of the run.
+def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=None) -> FitOutcome:
+    """Fit `model` on `inputs` (a RunInputs) from `setup.start_epoch` to `train.epochs`, with every callback.
 
-    `probe_batch` (x, y) is the fixed batch the gradient-health callback measures;
-    `log_metrics(dict, step)` sends its per-layer norms to MLflow (the chief passes it).
+    `log_metrics(dict, step)` sends the gradient-health norms to MLflow (the chief passes it).
     """
-    from pipelines.callbacks import build_callbacks, progress_verbosity
-    from pipelines.gradient_health import GradientHealth
+    from pipelines.training.callbacks import build_callbacks, progress_verbosity
+    from pipelines.training.gradient_health import GradientHealth
 
+    cfg, placement, start_epoch = setup.train, setup.placement, setup.start_epoch
     # Non-chief workers save wherever the chief saves (a collective under multi-worker), into scratch.
     scratch = None if placement.is_chief else Path(tempfile.mkdtemp(prefix=f"worker{placement.task_index}-"))
     extra = list(extra_callbacks)
     health = None
     # Every worker measures (the measurement reads mirrored variables); only the chief logs.
-    if cfg.train.gradient_health.enabled and probe_batch is not None:
+    if cfg.gradient_health.enabled:
         logger = log_metrics if placement.is_chief else None
-        health = GradientHealth(probe_batch, cfg.train.gradient_health, log_metrics=logger, steps=steps_per_epoch)
+        health = GradientHealth(
+            inputs.probe_batch, cfg.gradient_health, log_metrics=logger, steps=inputs.steps_per_epoch
+        )
         extra.insert(0, health)
-    callbacks = build_callbacks(cfg.train, run_dir, scratch_dir=scratch, resume_epoch=start_epoch, extra=extra)
-    verbose = progress_verbosity(cfg.train.progress)
-    if start_epoch >= cfg.train.epochs:
-        log.info("backup says all %d epochs are done; nothing left to train", cfg.train.epochs)
+    callbacks = build_callbacks(cfg, setup.run_dir, scratch_dir=scratch, resume_epoch=start_epoch, extra=extra)
+    verbose = progress_verbosity(cfg.progress)
+    if start_epoch >= cfg.epochs:
+        log.info("backup says all %d epochs are done; nothing left to train", cfg.epochs)
     started = time.perf_counter()
     try:
         if placement.uses_custom_loop:
-            from pipelines.custom_loop import fit_with_custom_loop
+            from models.heads import top_k
+            from pipelines.training.distributed.custom_loop import fit_with_custom_loop
 
             history = fit_with_custom_loop(
                 model,
                 placement.strategy,
-                train_ds,
-                val_ds,
-                epochs=cfg.train.epochs,
-                steps_per_epoch=steps_per_epoch,
+                inputs.train_ds,
+                inputs.val_ds,
+                epochs=cfg.epochs,
+                steps_per_epoch=inputs.steps_per_epoch,
                 initial_epoch=start_epoch,
                 callbacks=callbacks,
-                top_k=_top_k(model),
-                jit_compile=cfg.runtime.jit_compile,
+                task=setup.task,
+                top_k=top_k(inputs.num_classes) if setup.task == "multiclass" else None,
+                jit_compile=setup.jit_compile,
                 verbose=verbose,
             )
-            model = _leave_cluster(model, placement, run_dir, scratch)
+            model = _leave_cluster(model, placement, setup.run_dir, scratch)
         else:
             history = model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=cfg.train.epochs,
+                inputs.train_ds,
+                validation_data=inputs.val_ds,
+                epochs=cfg.epochs,
                 initial_epoch=start_epoch,
-                steps_per_epoch=steps_per_epoch,
+                steps_per_epoch=inputs.steps_per_epoch,
                 callbacks=callbacks,
                 verbose=verbose,
             )
@@ -93,7 +96,7 @@ def train_model(
             shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - started
     epochs_run = len(history.history.get("loss", []))
-    images = epochs_run * steps_per_epoch * placement.global_batch_size(cfg.train.batch_size)
+    images = epochs_run * inputs.steps_per_epoch * inputs.batch_size
     return FitOutcome(
         model=model,
         history=history.history,
@@ -112,23 +115,15 @@ def _leave_cluster(model, placement: Placement, run_dir: Path, scratch: Path | N
     start a collective the finished workers never join. The reloaded model lives outside the
     strategy, so the chief's report and export run on its own.
     """
-    import keras
     import tensorflow as tf
+
+    from models.saving import load_keras_model
 
     path = (scratch or run_dir) / "trained.keras"
     model.save(path)
     tf.distribute.experimental_set_strategy(None)
     if not placement.is_chief:
         return model
-    plain = keras.saving.load_model(path, safe_mode=True)
+    plain = load_keras_model(path, compile=True)
     path.unlink()
     return plain
-
-
-def _top_k(model) -> int:
-    # The k of the compiled TopKCategoricalAccuracy, so the custom loop reports the same metric.
-    for metric in getattr(model, "metrics", []):
-        for inner in getattr(metric, "metrics", [metric]):
-            if hasattr(inner, "k"):
-                return int(inner.k)
-    return min(5, int(model.output_shape[-1]))

@@ -1,6 +1,6 @@
 """The evaluate workflow: any logged model (registry URI or run id) on any dataset (config or folder).
 
-It writes the same report files as a training run (see pipelines/evaluate.py), using the model's
+It writes the same report files as a training run (see pipelines/evaluation/report.py), using the model's
 own serving metadata (class names, image size, channels, resize policy), so a folder of photos is
 decoded exactly as serving would decode it.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from data.errors import first_line
+from data.tables import csv_text
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,8 @@ def model_uri_for(reference: str) -> str:
 def load_logged_model(reference: str):
     """Download a logged pyfunc model; returns (keras model, serving metadata dict)."""
     uri = model_uri_for(reference)  # a bad reference fails before TensorFlow loads
-    import keras
-
-    from pipelines.tracking import setup_mlflow
+    from models.saving import load_keras_model
+    from pipelines.tracking.store import setup_mlflow
 
     mlflow = setup_mlflow("evaluations")
     try:
@@ -43,7 +43,7 @@ def load_logged_model(reference: str):
     keras_files, meta_files = sorted(local.rglob("*.keras")), sorted(local.rglob("serving_meta.json"))
     if not keras_files or not meta_files:
         raise ValueError(f"model '{reference}' has no Keras file and serving metadata; was it logged by this app?")
-    model = keras.saving.load_model(keras_files[0], compile=False, safe_mode=True)
+    model = load_keras_model(keras_files[0])
     return model, json.loads(meta_files[0].read_text())
 
 
@@ -73,41 +73,33 @@ def load_eval_images(data: str, meta: dict, overrides=()):
 
 
 def _load_folder(root: Path, meta: dict):
-    """Every image under root/<class>/, decoded like serving does; unreadable files listed, not fatal."""
-    from data.dataset import ImageSet
-    from data.decode import DecodeError, decode_image
-    from data.folder import IMAGE_SUFFIXES
+    """A folder decoded like serving does, through the same scan as training (data/folder.py).
 
-    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    images, labels, ids, skipped = [], [], [], []
-    for label, name in enumerate(names):
-        for file in sorted(f for f in (root / name).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES):
-            try:
-                pixels = decode_image(
-                    file.read_bytes(), tuple(meta["image_size"]), meta["channels"], meta["resize"], meta["max_pixels"]
-                )
-            except DecodeError as err:
-                skipped.append((str(file.relative_to(root)), str(err)))
-                continue
-            images.append(pixels)
-            labels.append(label)
-            ids.append(str(file.relative_to(root)))
-    if not images:
-        raise ValueError(f"no readable images in class folders under '{root}' ({len(skipped)} unreadable)")
-    return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int32), ids), names, skipped
+    Class folders at the root are evaluated whole; a train/ val/ [test/] layout gives its test/
+    (or, without one, its val/): never the images a model trained on.
+    """
+    from data.config import DataConfig
+    from data.folder import FolderSource
+
+    shape = {k: meta[k] for k in ("channels", "resize", "max_pixels")}
+    loaded = FolderSource(
+        DataConfig(source="folder", path=str(root), image_size=tuple(meta["image_size"]), **shape)
+    ).load()
+    part = next(loaded.parts[name] for name in ("all", "test", "val") if name in loaded.parts)
+    return part, loaded.class_names, loaded.skipped
 
 
 def run_evaluation(model_ref: str, data: str, out_dir: Path, overrides=(), max_misclassified: int = 25) -> dict:
     """Evaluate and write the report into out_dir; returns the metrics."""
-    from pipelines.evaluate import evaluate_model, write_report
+    from pipelines.evaluation.report import evaluate_model, write_report
 
     model, meta = load_logged_model(model_ref)
     images, skipped = load_eval_images(data, meta, overrides)
     if skipped:
         log.warning("skipped %d unreadable file(s), listed in %s", len(skipped), out_dir / "skipped_files.csv")
-    evaluation = evaluate_model(model, images, meta["class_names"], top_k=min(5, len(meta["class_names"])))
+    evaluation = evaluate_model(model, images, meta["class_names"])
     metrics = write_report(evaluation, out_dir, images.images, model=model, max_misclassified=max_misclassified)
-    out_dir.joinpath("skipped_files.csv").write_text("path,reason\n" + "".join(f'"{p}","{r}"\n' for p, r in skipped))
+    out_dir.joinpath("skipped_files.csv").write_text(csv_text(["path", "reason"], skipped))
     metrics["model"], metrics["data"] = model_ref, data
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

@@ -1,7 +1,7 @@
 """The served model, logged with MLflow's "models from code": raw image bytes in, labels out.
 
 It carries its own preprocessing: the same `data.decode.decode_image` as training (shipped
-with the model through `code_paths`), the training image size, channels and resize policy;
+with the model through `code_paths`, with `models` for our custom layers), the training image size, channels and resize policy;
 normalization statistics live inside the Keras model itself.
 
 Input: a DataFrame with a column `image` holding base64-encoded image files, or a uint8
@@ -48,16 +48,15 @@ class ImageRequestError(MlflowException):
 
 class ImageClassifier(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
-        import keras
-
         from data.decode import decode_image
+        from models.saving import load_keras_model  # registers our custom layers (binary head, Maxout)
 
         self._decode = decode_image
         with open(context.artifacts["meta"]) as f:
             self.meta = json.load(f)
         self.class_names = self.meta["class_names"]
-        # safe_mode refuses Lambda layers and arbitrary code in the archive.
-        self.model = keras.saving.load_model(context.artifacts["keras_model"], compile=False, safe_mode=True)
+        # Under safe_mode: Lambda layers and arbitrary code in the archive are refused.
+        self.model = load_keras_model(context.artifacts["keras_model"])
         # Trace the compiled predict function now, not on the first client's request.
         shape = (1, *self.meta["image_size"], self.meta["channels"])
         self.model.predict_on_batch(np.zeros(shape, dtype=np.float32))

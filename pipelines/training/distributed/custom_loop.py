@@ -18,16 +18,31 @@ from models.auxiliary import MAIN_OUTPUT
 SUM = tf.distribute.ReduceOp.SUM
 
 
-def fit_with_custom_loop(
-    model, strategy, train_ds, val_ds, *, epochs, steps_per_epoch, initial_epoch, callbacks, top_k, jit_compile, verbose
+def fit_with_custom_loop(  # noqa: PLR0913 - model.fit's arguments, which it stands in for
+    model,
+    strategy,
+    train_ds,
+    val_ds,
+    *,
+    epochs,
+    steps_per_epoch,
+    initial_epoch,
+    callbacks,
+    task,
+    top_k,
+    jit_compile,
+    verbose,
 ):
-    """Train like `model.fit(train_ds, validation_data=val_ds, ...)`; returns the History callback."""
+    """Train like `model.fit(train_ds, validation_data=val_ds, ...)`; returns the History callback.
+
+    `task` and `top_k` choose the metrics as models.heads.build_compile_args does for fit.
+    """
     options = tf.data.Options()
     # In-memory datasets have no files to shard by: each worker takes every N-th batch.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     train_iter = iter(strategy.experimental_distribute_dataset(train_ds.with_options(options)))
     val_dist = strategy.experimental_distribute_dataset(val_ds.with_options(options))
-    train_step, eval_step = _build_steps(model, strategy, top_k, jit_compile)
+    train_step, eval_step = _build_steps(model, strategy, task, top_k, jit_compile)
 
     history = keras.callbacks.History()
     callback_list = keras.callbacks.CallbackList(
@@ -59,18 +74,24 @@ def fit_with_custom_loop(
     return history
 
 
-def _build_steps(model, strategy, top_k: int, jit_compile: bool):
+def _build_steps(model, strategy, task: str, top_k: int | None, jit_compile: bool):
     loss_object, optimizer = model.loss, model.optimizer
 
     def sums(y, probabilities, per_example_loss):
-        labels = tf.argmax(y, axis=-1)
         probabilities = tf.cast(probabilities, tf.float32)
-        return {
-            "loss": tf.reduce_sum(per_example_loss),
-            "correct": tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, -1), labels), tf.float32)),
-            "top_k_correct": tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, probabilities, top_k), tf.float32)),
-            "count": tf.cast(tf.shape(y)[0], tf.float32),
-        }
+        out = {"loss": tf.reduce_sum(per_example_loss), "count": tf.cast(tf.shape(y)[0], tf.float32)}
+        if task == "multiclass":
+            labels = tf.argmax(y, axis=-1)
+            out["correct"] = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, -1), labels), tf.float32))
+            if top_k:
+                hits = tf.math.in_top_k(labels, probabilities, top_k)
+                out["top_k_correct"] = tf.reduce_sum(tf.cast(hits, tf.float32))
+        else:
+            # Binary and multilabel heads are sigmoids: Keras' BinaryAccuracy, each label at 0.5,
+            # averaged over labels, so the custom loop reports what fit reports.
+            agree = tf.equal(tf.cast(probabilities > 0.5, tf.float32), tf.cast(y, tf.float32))
+            out["correct"] = tf.reduce_sum(tf.reduce_mean(tf.cast(agree, tf.float32), axis=-1))
+        return out
 
     def replica_train(x, y):
         global_batch = tf.cast(tf.shape(y)[0] * strategy.num_replicas_in_sync, tf.float32)
@@ -130,8 +151,7 @@ class _Totals:
 
     def logs(self) -> dict[str, float]:
         count = self.sums.get("count", 0.0) or 1.0
-        return {
-            "loss": self.sums.get("loss", 0.0) / count,
-            "accuracy": self.sums.get("correct", 0.0) / count,
-            "top_k_accuracy": self.sums.get("top_k_correct", 0.0) / count,
-        }
+        logs = {"loss": self.sums.get("loss", 0.0) / count, "accuracy": self.sums.get("correct", 0.0) / count}
+        if "top_k_correct" in self.sums:
+            logs["top_k_accuracy"] = self.sums["top_k_correct"] / count
+        return logs

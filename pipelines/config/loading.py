@@ -1,76 +1,25 @@
-"""The experiment config: YAML -> typed, validated objects, with `section.key=value` overrides.
+"""YAML -> a validated ExperimentConfig, with `section.key=value` overrides from the command line.
 
-Loaded once at the entry point; each builder then receives only its own slice.
-Every error is one line naming the key, the value and what is allowed.
+Loaded once at the entry point. Every error is one line naming the key, the value and what is allowed.
 """
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from data.config import DataConfig
 from data.errors import first_line
-from models.config import ModelConfig
-from pipelines.augment_config import AugmentConfig
-from pipelines.train_config import TrainConfig
+from pipelines.config.experiment import ExperimentConfig
 
-CONFIG_DIR = Path(__file__).parent / "configs"
+# The shipped experiment files (YAML, not code) sit beside this package.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "digits_mlp.yaml"
 
 
 class ConfigError(ValueError):
     """A config problem, already phrased as the one line a user should read."""
-
-
-class RuntimeConfig(BaseModel):
-    """Where and how training runs (`runtime`); see pipelines/strategy.py."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # auto: TPU if reachable, else a multi-worker cluster from TF_CONFIG, else all GPUs, else the CPU.
-    device: Literal["auto", "cpu", "gpu", "tpu"] = "auto"
-    # Split the CPU into N logical devices and mirror over them: distribution code runs (and is
-    # tested) on a laptop. Must be set before TensorFlow touches a device, i.e. in a fresh process.
-    logical_cpus: int = Field(default=1, ge=1, le=64)
-    # mixed_float16 on GPU, mixed_bfloat16 on TPU (and on CPU, where it is usually slower).
-    mixed_precision: bool = False
-    jit_compile: bool = False  # XLA: measured ~2x slower for small CNNs on this CPU
-    deterministic: bool = False  # tf.config.experimental.enable_op_determinism (slower)
-    # Multi-worker: a collective waiting longer than this for a peer fails instead of hanging.
-    collective_timeout_seconds: float = Field(default=300.0, gt=0.0)
-
-
-class TrackingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    experiment: str | None = None  # default: one experiment per dataset
-    registered_model: str | None = None  # default: "<dataset>-classifier"
-    alias: str = "champion"
-    register_model: bool = True
-    # "if_better": a new version takes the alias only if its best validation value of
-    # train.monitor is at least the current holder's; "always": the newest version takes it.
-    alias_policy: Literal["if_better", "always"] = "if_better"
-
-
-class ExperimentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    seed: int = Field(default=42, ge=0)
-    output_dir: str = "outputs"
-    data: DataConfig = DataConfig()
-    augment: AugmentConfig = AugmentConfig()
-    model: ModelConfig = ModelConfig()
-    train: TrainConfig = TrainConfig()
-    runtime: RuntimeConfig = RuntimeConfig()
-    tracking: TrackingConfig = TrackingConfig()
-
-    def dataset_name(self) -> str:
-        if self.data.source == "digits":
-            return "digits"
-        return Path(self.data.path or self.data.source).name or self.data.source
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
@@ -122,7 +71,10 @@ def _one_line(err: ValidationError, raw: dict) -> str:
     if first["type"] == "extra_forbidden":
         valid = _fields_at(ExperimentConfig, loc[:-1])
         close = difflib.get_close_matches(loc[-1], valid, n=1)
-        hint = f"; did you mean '{'.'.join(loc[:-1] + close)}'?" if close else ""
+        # `epochs=5` written without its section: point at the section that has the key.
+        homes = [f"{section}.{loc[-1]}" for section in valid if loc[-1] in _fields_at(ExperimentConfig, [section])]
+        suggestion = ".".join(loc[:-1] + close) if close else (homes[0] if homes else None)
+        hint = f"; did you mean '{suggestion}'?" if suggestion else ""
         return f"unknown config key '{key}'{hint} valid keys here: {', '.join(valid)}"
     value = _value_at(raw, first["loc"])
     message = first["msg"].removeprefix("Value error, ")
@@ -141,7 +93,9 @@ def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
 
 def _value_at(raw: Any, loc: tuple) -> Any:
     for part in loc:
-        if isinstance(raw, dict) and part in raw or isinstance(raw, list) and isinstance(part, int) and part < len(raw):
+        if (isinstance(raw, dict) and part in raw) or (
+            isinstance(raw, list) and isinstance(part, int) and part < len(raw)
+        ):
             raw = raw[part]
         else:
             return raw

@@ -2,7 +2,7 @@
 
 The pipeline shuffles and batches image *indices*, not images: a full shuffle costs a few
 bytes per image, and each batch is gathered once, by whoever augments it. Augmentation runs
-on whole batches, in worker processes (pipelines/augment_pool.py) or, with `workers: 0`, in
+on whole batches, in worker processes (pipelines/inputs/augment_pool.py) or, with `workers: 0`, in
 tf.data's own threads. Either way batch number `step` is seeded by (seed, step) alone, so the
 stream is the same for the same seed, whatever runs which batch, and new in every epoch.
 
@@ -19,13 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from data.dataset import ImageSet
-from pipelines.augment_pool import AugmentPool, augment_batch, resolve_workers
+from pipelines.inputs.augment_pool import AugmentPool, augment_batch, resolve_workers
 
 log = logging.getLogger(__name__)
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def build_train_ds(
+def build_train_ds(  # noqa: PLR0913 - the dataset's independent knobs, each a config value
     images: ImageSet,
     num_classes: int,
     batch_size: int,

@@ -6,42 +6,9 @@ import warnings
 import albumentations as A
 import numpy as np
 
-from pipelines.augment_config import AugmentConfig
+from data.errors import first_line
+from pipelines.config.augment import PRESETS, AugmentConfig
 
-# Geometric first, then photometric, then occlusion/noise: the order a camera would apply them.
-# Together the presets use every transform the course material shows.
-PRESETS: dict[str, list[tuple[str, dict]]] = {
-    "none": [],
-    "light": [
-        ("HorizontalFlip", {"p": 0.5}),
-        ("Affine", {"translate_percent": (-0.08, 0.08), "scale": (0.92, 1.08), "rotate": (-8, 8), "p": 0.7}),
-        ("RandomBrightnessContrast", {"brightness_limit": 0.1, "contrast_limit": 0.1, "p": 0.3}),
-    ],
-    "standard": [
-        ("HorizontalFlip", {"p": 0.5}),
-        ("Affine", {"translate_percent": (-0.1, 0.1), "scale": (0.85, 1.15), "rotate": (-15, 15), "p": 0.8}),
-        ("RandomBrightnessContrast", {"brightness_limit": 0.2, "contrast_limit": 0.2, "p": 0.5}),
-        ("HueSaturationValue", {"hue_shift_limit": 10, "sat_shift_limit": 20, "val_shift_limit": 10, "p": 0.3}),
-        ("RandomGamma", {"gamma_limit": (85, 115), "p": 0.2}),
-    ],
-    "heavy": [
-        ("HorizontalFlip", {"p": 0.5}),
-        ("VerticalFlip", {"p": 0.1}),
-        ("RandomResizedCrop", {"scale": (0.6, 1.0), "p": 1.0}),
-        ("Affine", {"translate_percent": (-0.1, 0.1), "rotate": (-25, 25), "shear": (-8, 8), "p": 0.8}),
-        ("RandomBrightnessContrast", {"brightness_limit": 0.25, "contrast_limit": 0.25, "p": 0.5}),
-        ("HueSaturationValue", {"p": 0.3}),
-        ("RGBShift", {"r_shift_limit": 15, "g_shift_limit": 15, "b_shift_limit": 15, "p": 0.2}),
-        ("ChannelShuffle", {"p": 0.05}),
-        ("CLAHE", {"clip_limit": 2.0, "p": 0.1}),
-        ("RandomGamma", {"p": 0.2}),
-        ("OneOf", {"transforms": [("Blur", {"blur_limit": 3}), ("MedianBlur", {"blur_limit": 3})], "p": 0.15}),
-        ("ToGray", {"p": 0.05}),
-        ("ImageCompression", {"quality_range": (60, 95), "p": 0.2}),
-        ("GaussNoise", {"std_range": (0.02, 0.08), "p": 0.2}),
-        ("CoarseDropout", {"num_holes_range": (1, 4), "hole_height_range": (0.05, 0.15), "p": 0.3}),
-    ],
-}
 # Transforms that take a size: default it to the training image size, so the output shape holds.
 SIZED = ("RandomResizedCrop", "RandomSizedCrop", "Resize", "CropAndPad")
 CONTAINERS = ("OneOf", "SomeOf", "Sequential")
@@ -84,7 +51,7 @@ def build_transform(name: str, params: dict, image_size: tuple[int, int]) -> A.B
             transform = cls(**params)
     except (TypeError, ValueError) as err:
         shown = {k: v for k, v in params.items() if k != "transforms"}
-        raise ValueError(f"augment transform '{name}' with {shown}: {_first_line(err)}") from None
+        raise ValueError(f"augment transform '{name}' with {shown}: {first_line(err)}") from None
     # albumentations only warns about unknown arguments; a typo must not pass silently.
     for warning in caught:
         if "not valid for transform" in str(warning.message):
@@ -120,19 +87,10 @@ def _check_runs(compose: A.Compose, specs, image_size: tuple[int, int], channels
                 out = A.Compose([transform], p=1.0)(image=blank)["image"]
             except Exception as err:  # albumentations raises many types; all mean "cannot run here"
                 raise ValueError(
-                    f"augment transform '{name}' cannot run on {channels}-channel images: {_first_line(err)}"
+                    f"augment transform '{name}' cannot run on {channels}-channel images: {first_line(err)}"
                 ) from None
             if out.shape[:2] != tuple(image_size):
                 raise ValueError(
                     f"augment transform '{name}' turns {list(image_size)} images into {list(out.shape[:2])}; "
                     "batches need one size: use RandomResizedCrop or add a Resize"
                 )
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    # pydantic errors: "N validation errors for InitSchema / field / message"; keep field + message.
-    if lines and "validation error" in lines[0] and len(lines) >= 3:
-        return f"{lines[1]}: {lines[2].split(' [type=')[0]}"
-    return lines[0] if lines else type(err).__name__

@@ -3,8 +3,9 @@
 import logging
 from dataclasses import dataclass
 
-from pipelines.compare import COMPARISON_TAG, SORTABLE
-from pipelines.tracking import register
+from pipelines.evaluation.metrics import higher_is_better
+from pipelines.tracking.compare import COMPARISON_TAG, SORTABLE
+from pipelines.tracking.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def best_run_id(mlflow, experiment: str, metric: str = "val_accuracy") -> tuple[
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
         raise ValueError(f"experiment '{experiment}' not found; train first (python -m app train)")
-    order = "ASC" if metric == "train_seconds" else "DESC"
+    order = "DESC" if higher_is_better(metric) else "ASC"
     runs = mlflow.search_runs(
         experiment_ids=[found.experiment_id],
         filter_string=f"attributes.status = 'FINISHED' and metrics.{metric} > -1",
@@ -51,7 +52,7 @@ def promote(
     """Register the run's model (the best run of `experiment` when `run_id` is None) and move `alias`.
 
     A run already registered under `name` reuses its version instead of adding a duplicate.
-    Any failure raises before the alias moves (see tracking.register).
+    Any failure raises before the alias moves (see pipelines.tracking.registry.register).
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException

@@ -1,0 +1,59 @@
+"""The experiment schema: one typed section per concern, each handed only to its own builder."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from data.config import DataConfig
+from models.config import ModelConfig
+from pipelines.config.augment import AugmentConfig
+from pipelines.config.train import TrainConfig
+
+
+class RuntimeConfig(BaseModel):
+    """Where and how training runs (`runtime`); see pipelines/training/distributed/strategy.py."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # auto: TPU if reachable, else a multi-worker cluster from TF_CONFIG, else all GPUs, else the CPU.
+    device: Literal["auto", "cpu", "gpu", "tpu"] = "auto"
+    # Split the CPU into N logical devices and mirror over them: distribution code runs (and is
+    # tested) on a laptop. Must be set before TensorFlow touches a device, i.e. in a fresh process.
+    logical_cpus: int = Field(default=1, ge=1, le=64)
+    # mixed_float16 on GPU, mixed_bfloat16 on TPU (and on CPU, where it is usually slower).
+    mixed_precision: bool = False
+    jit_compile: bool = False  # XLA: measured ~2x slower for small CNNs on this CPU
+    deterministic: bool = False  # tf.config.experimental.enable_op_determinism (slower)
+    # Multi-worker: a collective waiting longer than this for a peer fails instead of hanging.
+    collective_timeout_seconds: float = Field(default=300.0, gt=0.0)
+
+
+class TrackingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    experiment: str | None = None  # default: one experiment per dataset
+    registered_model: str | None = None  # default: "<dataset>-classifier"
+    alias: str = "champion"
+    register_model: bool = True
+    # "if_better": a new version takes the alias only if its best validation value of
+    # train.monitor is at least the current holder's; "always": the newest version takes it.
+    alias_policy: Literal["if_better", "always"] = "if_better"
+
+
+class ExperimentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(default=42, ge=0)
+    output_dir: str = "outputs"
+    data: DataConfig = DataConfig()
+    augment: AugmentConfig = AugmentConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    def dataset_name(self) -> str:
+        if self.data.source == "digits":
+            return "digits"
+        return Path(self.data.path or self.data.source).name or self.data.source

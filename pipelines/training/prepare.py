@@ -1,0 +1,126 @@
+"""The first two steps of a run: the data as tf.data inputs, and the compiled model.
+
+Each receives only its config slices: `data` + `augment` + the batch settings of `train` for
+the inputs; `model` + `train.optimizer`/`train.loss` + `runtime.jit_compile` for the model.
+"""
+
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunInputs:
+    """Everything the fit, the report and the export need to know about the data."""
+
+    splits: object  # data.dataset.Splits
+    class_names: list[str]
+    augmenter: object
+    batch_size: int  # global: per-replica batch x replicas
+    steps_per_epoch: int
+    train_ds: object
+    val_ds: object
+    mean: list[float]  # training-split channel statistics, for the normalization layer
+    std: list[float]
+    probe_batch: tuple  # fixed (x, y) the gradient-health callback measures
+    seed: int
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def prepare_inputs(data_cfg, augment_cfg, train_cfg, seed: int, placement, start_epoch: int) -> RunInputs:
+    """Load and split the data, then the training and validation tf.data pipelines."""
+    from data.sources import load_splits
+    from pipelines.inputs.augment import build_augmenter
+    from pipelines.inputs.datasets import build_eval_ds, build_train_ds, steps_per_epoch
+    from pipelines.inputs.preprocess import channel_stats
+    from pipelines.training.gradient_health import probe_batch
+
+    splits = load_splits(data_cfg, seed)
+    num_classes = len(splits.class_names)
+    log.info(
+        "data: %d train / %d val / %d test, %d classes",
+        len(splits.train),
+        len(splits.val),
+        len(splits.test),
+        num_classes,
+    )
+    augmenter = build_augmenter(augment_cfg, data_cfg.image_size, seed, channels=data_cfg.channels)
+    batch = placement.global_batch_size(train_cfg.batch_size)
+    steps = steps_per_epoch(len(splits.train), batch)
+    train_ds = build_train_ds(
+        splits.train,
+        num_classes,
+        batch,
+        augmenter,
+        seed,
+        train_cfg.shuffle_buffer,
+        workers=augment_cfg.workers,
+        first_step=start_epoch * steps,  # a resumed run continues the augmentation stream
+    )
+    mean, std = channel_stats(splits.train.images)
+    return RunInputs(
+        splits=splits,
+        class_names=list(splits.class_names),
+        augmenter=augmenter,
+        batch_size=batch,
+        steps_per_epoch=steps,
+        train_ds=train_ds,
+        val_ds=build_eval_ds(splits.val, num_classes, batch),
+        mean=mean,
+        std=std,
+        probe_batch=probe_batch(splits.train, num_classes, train_cfg.gradient_health.batch_size, seed),
+        seed=seed,
+    )
+
+
+def build_compiled_model(model_cfg, train_cfg, normalization: str, jit_compile: bool, inputs: RunInputs):
+    """(network, trainable model): the bare family network and the compiled model that trains it.
+
+    The trainable model takes raw pixels (normalization inside) and, for families with auxiliary
+    classifiers (Inception), adds their weighted losses; the network is what gets served.
+    """
+    from models import build_compile_args, build_model, build_training_model
+    from models.optimizers import build_optimizer
+    from pipelines.inputs.preprocess import with_preprocessing
+
+    network = build_model(model_cfg, inputs.splits.train.images.shape[1:], inputs.num_classes)
+    if model_cfg.whiten_patch_size:
+        _fit_whitening(network, inputs, normalization)
+    model = build_training_model(
+        with_preprocessing(network, normalization, inputs.mean, inputs.std), model_cfg.aux_loss_weight
+    )
+    compile_args = build_compile_args(model_cfg.task, train_cfg.loss, inputs.num_classes)  # head-matched
+    _check_monitor(train_cfg.monitor, compile_args["metrics"])
+    model.compile(
+        optimizer=build_optimizer(train_cfg.optimizer, inputs.steps_per_epoch, train_cfg.epochs),
+        **compile_args,
+        jit_compile=jit_compile,
+    )
+    return network, model
+
+
+def _fit_whitening(network, inputs: RunInputs, normalization: str, sample: int = 1024) -> None:
+    """Set the frozen whitening layer from training images only; a seeded sample bounds the cost."""
+    import numpy as np
+
+    from models.whitening import fit_whitening
+    from pipelines.inputs.preprocess import normalize_pixels
+
+    images = inputs.splits.train.images
+    rng = np.random.default_rng(inputs.seed)
+    picked = images[np.sort(rng.choice(len(images), size=min(sample, len(images)), replace=False))]
+    fitted = fit_whitening(network, normalize_pixels(picked, normalization, inputs.mean, inputs.std))
+    log.info("whitening: %d layer(s) fitted on %d training images", fitted, len(picked))
+
+
+def _check_monitor(monitor: str, metrics) -> None:
+    """`val_top_k_accuracy` on a 3-class set (no top-k metric there) is a one-line error, not a Keras warning."""
+    names = {"loss", *(metric.name for metric in metrics)}
+    if monitor.removeprefix("val_") not in names:
+        raise ValueError(
+            f"train.monitor '{monitor}' is not measured for this model; it measures {', '.join(sorted(names))}"
+        )
