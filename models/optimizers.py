@@ -70,6 +70,13 @@ def build_schedule(cfg, steps_per_epoch: int, epochs: int):
     }[cfg.schedule]()
 
 
+def warmup_epochs(cfg, epochs: int) -> float:
+    """How many epochs the schedule spends ramping up (the onecycle default: a quarter of the run)."""
+    if cfg.schedule == "onecycle":
+        return cfg.warmup_epochs or epochs / 4
+    return cfg.warmup_epochs if cfg.schedule == "cosine" else 0.0
+
+
 def current_learning_rate(optimizer) -> float:
     # Keras 3 evaluates the schedule at the optimizer's current iteration here.
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))

@@ -123,6 +123,24 @@ def progress_verbosity(progress: str) -> int:
     return {"bar": 1, "epoch": 2, "none": 0}[progress]
 
 
+def build_early_stopping(cfg: TrainConfig) -> keras.callbacks.EarlyStopping | None:
+    """EarlyStopping whose patience starts after the warm-up; None when off (see `early_stopping_patience`)."""
+    from models.optimizers import warmup_epochs
+
+    patience = cfg.early_stopping_patience
+    if patience == "auto":
+        patience = 12 if cfg.optimizer.schedule == "constant" else None
+    if not patience:
+        return None
+    return keras.callbacks.EarlyStopping(
+        monitor=cfg.monitor,
+        mode=keras_mode(cfg.monitor),
+        patience=patience,
+        restore_best_weights=True,
+        start_from_epoch=math.ceil(warmup_epochs(cfg.optimizer, cfg.epochs)),
+    )
+
+
 def build_callbacks(
     cfg: TrainConfig,
     run_dir: Path,
@@ -143,12 +161,9 @@ def build_callbacks(
         str(out_dir / "best.keras"), monitor=cfg.monitor, mode=mode, save_best_only=True
     )
     stateful: list[keras.callbacks.Callback] = [checkpoint]
-    if cfg.early_stopping_patience:
-        stateful.append(
-            keras.callbacks.EarlyStopping(
-                monitor=cfg.monitor, mode=mode, patience=cfg.early_stopping_patience, restore_best_weights=True
-            )
-        )
+    early_stopping = build_early_stopping(cfg)
+    if early_stopping:
+        stateful.append(early_stopping)
     if cfg.reduce_lr_patience:
         stateful.append(
             keras.callbacks.ReduceLROnPlateau(
