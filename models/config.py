@@ -145,9 +145,10 @@ class OptimizerConfig(BaseModel):
     global_clipnorm: float | None = Field(default=None, gt=0.0, description="clip the norm of all gradients")
     # SGD family only: batch-norm offsets (beta) learn `bias_lr_scale` times faster (airbench: 64).
     bias_lr_scale: float = Field(default=1.0, gt=0.0, le=1000.0)
-    # Exponential moving average of the weights (Keras `use_ema`), copied into the model every
-    # `ema_overwrite_every_n_steps` steps (None: at the end of every epoch), so validation,
-    # checkpoints and the saved model all use the averaged weights.
+    # Exponential moving average of the weights (Keras `use_ema`). The average is swapped into the
+    # model when training ends, so the report and the served model use it. With
+    # `ema_overwrite_every_n_steps` it is also copied into the weights every N steps during
+    # training (lookahead-like: training continues from the average).
     ema: bool = False
     ema_momentum: float = Field(default=0.99, ge=0.0, lt=1.0)
     ema_overwrite_every_n_steps: int | None = Field(default=None, ge=1)

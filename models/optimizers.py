@@ -21,7 +21,7 @@ def build_optimizer(cfg, steps_per_epoch: int, epochs: int) -> keras.optimizers.
     if cfg.weight_decay is not None:
         kwargs["weight_decay"] = cfg.weight_decay
     if cfg.ema:
-        every = cfg.ema_overwrite_every_n_steps or steps_per_epoch
+        every = cfg.ema_overwrite_every_n_steps
         kwargs.update(use_ema=True, ema_momentum=cfg.ema_momentum, ema_overwrite_frequency=every)
     # SGD family: ScaledBiasSGD when batch-norm offsets get their own learning-rate scale.
     sgd, sgd_kwargs = (

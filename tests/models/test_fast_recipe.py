@@ -129,9 +129,11 @@ def test_bias_lr_scale_is_refused_for_adaptive_optimizers():
         load_config(None, ["train.optimizer.name=adam", "train.optimizer.bias_lr_scale=4"])
 
 
-def test_ema_is_copied_into_the_weights_every_epoch():
+def test_ema_is_copied_into_the_weights_every_n_steps_when_asked():
     cfg = OptimizerConfig(name="sgd", learning_rate=0.1, ema=True, ema_momentum=0.5)
-    optimizer = build_optimizer(cfg, steps_per_epoch=3, epochs=2)
+    assert build_optimizer(cfg, steps_per_epoch=3, epochs=2).ema_overwrite_frequency is None  # only at the end
+    cfg = cfg.model_copy(update={"ema_overwrite_every_n_steps": 3})
+    optimizer = build_optimizer(cfg, steps_per_epoch=10, epochs=2)
     assert optimizer.use_ema
     assert optimizer.ema_overwrite_frequency == 3
     layer = keras.layers.Dense(1, kernel_initializer="zeros", use_bias=False)
@@ -142,7 +144,7 @@ def test_ema_is_copied_into_the_weights_every_epoch():
         optimizer.apply_gradients(zip(grad, layer.trainable_variables, strict=True))
         raw.append(float(layer.kernel.numpy()[0, 0]))
     # Raw weights after steps 1, 2, 3: -0.1, -0.2, -0.3. Keras starts the average at the first
-    # step's weights, then follows at momentum 0.5, and copies it into the weights at step 3
-    # (the epoch's last): 0.5 * (0.5 * -0.1 + 0.5 * -0.2) + 0.5 * -0.3 = -0.225.
+    # step's weights, then follows at momentum 0.5, and copies it into the weights at step 3:
+    # 0.5 * (0.5 * -0.1 + 0.5 * -0.2) + 0.5 * -0.3 = -0.225.
     assert raw[:2] == pytest.approx([-0.1, -0.2])
     assert raw[2] == pytest.approx(-0.225)
