@@ -161,9 +161,16 @@ def model_summary(model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_run_report(model, splits, run_dir: Path, outcome, max_misclassified: int) -> dict[str, float]:
-    """The training run's report on its test split, in run_dir/reports; returns the test metrics."""
-    evaluation = evaluate_model(model, splits.test, splits.class_names)
+def write_run_report(model, splits, run_dir: Path, outcome, max_misclassified: int, tta: str = "none") -> dict:
+    """The training run's report on its test split, in run_dir/reports; returns the test metrics.
+
+    With test-time augmentation (`evaluate.tta`) the report scores the averaged predictions, as
+    the served model answers, and `test_accuracy_no_tta` keeps the single-view figure.
+    """
+    from models import inference_model
+    from models.tta import with_tta
+
+    evaluation = evaluate_model(with_tta(inference_model(model), tta), splits.test, splits.class_names)
     training = {
         "epochs": outcome.last_epoch,
         "epochs_this_process": outcome.epochs_run,
@@ -187,4 +194,7 @@ def write_run_report(model, splits, run_dir: Path, outcome, max_misclassified: i
     }
     if "top_k_accuracy" in metrics:
         test["test_top_k_accuracy"] = metrics["top_k_accuracy"]
+    if tta != "none":
+        single = evaluate_model(inference_model(model), splits.test, splits.class_names)
+        test["test_accuracy_no_tta"] = float(np.mean(single.predictions == single.labels))
     return test

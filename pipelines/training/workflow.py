@@ -31,6 +31,7 @@ def run_dir_for(cfg: ExperimentConfig) -> Path:
 def run_training(cfg: ExperimentConfig) -> TrainResult:
     from models import inference_model
     from models.optimizers import current_learning_rate
+    from models.tta import with_tta
     from pipelines.evaluation.report import write_run_report
     from pipelines.inputs.preprocess import with_preprocessing
     from pipelines.tracking import run_logging
@@ -77,7 +78,9 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         model = outcome.model  # multi-worker: the chief's plain copy
 
         # 4. the test report (confusion matrix, curves, ...) and the validation score champions are chosen by.
-        test = write_run_report(model, inputs.splits, run_dir, outcome, cfg.train.misclassified_examples)
+        test = write_run_report(
+            model, inputs.splits, run_dir, outcome, cfg.train.misclassified_examples, tta=cfg.evaluate.tta
+        )
         mlflow.log_metrics(test)
         mlflow.log_metrics(
             {"train_seconds": outcome.train_seconds, "train_images_per_second": outcome.images_per_second}
@@ -88,8 +91,12 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         mlflow.log_artifacts(str(run_dir / "reports"), "reports")
 
         # 5. the served model: main output only (no auxiliary classifiers), raw pixels in; then the registry.
-        served = with_preprocessing(inference_model(network), cfg.data.normalization, inputs.mean, inputs.std)
-        info = run_logging.export_served_model(mlflow, served, cfg.data, inputs, run_dir)
+        # With evaluate.tta the averaging is part of the saved file: the served answer is what the report measured.
+        served = with_tta(
+            with_preprocessing(inference_model(network), cfg.data.normalization, inputs.mean, inputs.std),
+            cfg.evaluate.tta,
+        )
+        info = run_logging.export_served_model(mlflow, served, cfg.data, inputs, run_dir, tta=cfg.evaluate.tta)
         registered = run_logging.register_served_model(
             mlflow, info.model_uri, cfg.tracking, f"{cfg.dataset_name()}-classifier", score
         )
