@@ -20,7 +20,12 @@ def run(args) -> int:
     if getattr(result, "role", "chief") != "chief":
         print("worker finished (the chief logs the run)")
         return 0
-    print(f"test accuracy: {result.test_accuracy:.4f}  (loss {result.test_loss:.4f}, {result.epochs} epochs)")
+    if result.test_note:
+        print(f"note:          {result.test_note}")
+    if result.final_val_accuracy is not None:
+        print(f"val accuracy:  {result.final_val_accuracy:.4f}  (no test split, {result.epochs} epochs)")
+    else:
+        print(f"test accuracy: {result.test_accuracy:.4f}  (loss {result.test_loss:.4f}, {result.epochs} epochs)")
     print(f"run id:        {result.run_id}")
     if result.registered:
         print(f"registered:    {result.registered}")

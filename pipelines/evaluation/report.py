@@ -166,11 +166,14 @@ def write_run_report(model, splits, run_dir: Path, outcome, max_misclassified: i
 
     With test-time augmentation (`evaluate.tta`) the report scores the averaged predictions, as
     the served model answers, and `test_accuracy_no_tta` keeps the single-view figure.
+    Without a test split (data.test_fraction=0) the same report scores the validation split and
+    the metrics are named `final_val_*`.
     """
     from models import inference_model
     from models.tta import with_tta
 
-    evaluation = evaluate_model(with_tta(inference_model(model), tta), splits.test, splits.class_names)
+    prefix, split = ("test", splits.test) if len(splits.test) else ("final_val", splits.val)
+    evaluation = evaluate_model(with_tta(inference_model(model), tta), split, splits.class_names)
     training = {
         "epochs": outcome.last_epoch,
         "epochs_this_process": outcome.epochs_run,
@@ -180,7 +183,7 @@ def write_run_report(model, splits, run_dir: Path, outcome, max_misclassified: i
     metrics = write_report(
         evaluation,
         run_dir / "reports",
-        splits.test.images,
+        split.images,
         model=model,
         training=training,
         history_csv=run_dir / "history.csv",
@@ -188,13 +191,13 @@ def write_run_report(model, splits, run_dir: Path, outcome, max_misclassified: i
         max_misclassified=max_misclassified,
     )
     test = {
-        "test_accuracy": metrics["accuracy"],
-        "test_loss": metrics["cross_entropy"],
-        "test_macro_f1": metrics["macro_f1"],
+        f"{prefix}_accuracy": metrics["accuracy"],
+        f"{prefix}_loss": metrics["cross_entropy"],
+        f"{prefix}_macro_f1": metrics["macro_f1"],
     }
     if "top_k_accuracy" in metrics:
-        test["test_top_k_accuracy"] = metrics["top_k_accuracy"]
+        test[f"{prefix}_top_k_accuracy"] = metrics["top_k_accuracy"]
     if tta != "none":
-        single = evaluate_model(inference_model(model), splits.test, splits.class_names)
-        test["test_accuracy_no_tta"] = float(np.mean(single.predictions == single.labels))
+        single = evaluate_model(inference_model(model), split, splits.class_names)
+        test[f"{prefix}_accuracy_no_tta"] = float(np.mean(single.predictions == single.labels))
     return test

@@ -60,7 +60,8 @@ def export_served_model(mlflow, served_keras_model, data_cfg, inputs, run_dir: P
     }
     meta_path = run_dir / "serving_meta.json"
     meta_path.write_text(json.dumps(meta, indent=2))
-    return log_served_model(mlflow, keras_path, meta_path, input_example(inputs.splits.test.images[0]))
+    example = inputs.splits.test if len(inputs.splits.test) else inputs.splits.val  # test_fraction=0: no test
+    return log_served_model(mlflow, keras_path, meta_path, input_example(example.images[0]))
 
 
 def register_served_model(mlflow, model_uri: str, tracking_cfg, default_name: str, score) -> str | None:

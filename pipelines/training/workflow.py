@@ -20,6 +20,8 @@ class TrainResult:
     model_uri: str
     registered: str | None  # "name/version@alias", or "name/version (alias 'x' stays: why)"
     role: str = "chief"  # "worker" for the non-chief processes of a multi-worker run (they log nothing)
+    test_note: str = ""  # what the test split is, when not a test/ folder (data.sources)
+    final_val_accuracy: float | None = None  # the report's figure when there is no test split
 
 
 def run_dir_for(cfg: ExperimentConfig) -> Path:
@@ -104,8 +106,10 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
     return TrainResult(
         run_id=run.info.run_id,
         experiment_id=run.info.experiment_id,
-        test_accuracy=float(test["test_accuracy"]),
-        test_loss=float(test["test_loss"]),
+        test_accuracy=float(test.get("test_accuracy", float("nan"))),
+        test_loss=float(test.get("test_loss", float("nan"))),
+        test_note=inputs.splits.test_note,
+        final_val_accuracy=test.get("final_val_accuracy"),
         epochs=outcome.last_epoch,
         model_uri=info.model_uri,
         registered=registered,
