@@ -63,6 +63,8 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
     started = time.perf_counter()
     try:
         if placement.uses_custom_loop:
+            if inputs.class_weight:
+                raise ValueError("train.class_weight 'auto' works with Keras fit only, not the multi-worker loop")
             from models.heads import top_k
             from pipelines.training.distributed.custom_loop import fit_with_custom_loop
 
@@ -91,6 +93,7 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
                 steps_per_epoch=inputs.steps_per_epoch,
                 callbacks=callbacks,
                 verbose=verbose,
+                class_weight=inputs.class_weight,
             )
             use_ema_weights(model, callbacks)
     finally:
