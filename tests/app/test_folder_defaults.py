@@ -24,7 +24,8 @@ def _cfg(family, root, budget=None):
 
 def test_few_large_photos_get_full_resolution_and_many_epochs(tmp_path):
     cfg = _cfg("vgg", _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140))
-    # 210 training images: 128 px leaves 600 s x 37.5 img/s / 210 = 107 epochs, capped at 60.
+    # 210 training images + 45 validation (/3) + the 128-image probe = 353 per epoch:
+    # 128 px leaves 600 s x 37.5 img/s / 353 = 63 epochs, capped at 60.
     assert cfg.data.image_size == (128, 128)
     assert cfg.train.epochs == 60
     assert cfg.train.time_budget_minutes == 10
@@ -32,11 +33,11 @@ def test_few_large_photos_get_full_resolution_and_many_epochs(tmp_path):
 
 
 def test_a_short_budget_trades_resolution_for_epochs(tmp_path):
-    cfg = _cfg("vgg", _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140), budget=1)
-    # 1 minute: 128 px gives 10 epochs (< 15), 96 px gives 60 x 66.7 / 210 = 19.
+    cfg = _cfg("vgg", _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140), budget=2)
+    # 2 minutes: 128 px gives 120 x 37.5 / 353 = 12 epochs (< 15), 96 px 120 x 66.7 / 353 = 22.
     assert cfg.data.image_size == (96, 96)
-    assert cfg.train.epochs == 19
-    assert cfg.train.time_budget_minutes == 1
+    assert cfg.train.epochs == 22
+    assert cfg.train.time_budget_minutes == 2
 
 
 def test_small_photos_are_not_upscaled_and_imbalance_turns_on_class_weights(tmp_path):
@@ -49,9 +50,10 @@ def test_train_folder_counts_are_the_training_set_and_the_mlp_keeps_its_size(tmp
     root = tmp_path / "p"
     _photos(root / "train", {"a": 20, "b": 20}, side=100)
     _photos(root / "val", {"a": 5, "b": 5}, side=100)
-    cfg = _cfg("vgg", root, budget=0.1)  # 6 s: 96 px gives 6 x 66.7 / 40 = 10 epochs (< 15), 64 px 22
+    # 30 s; per epoch 40 + 10 / 3 + 128 = 171: 96 px gives 11 epochs (< 15), 64 px 26.
+    cfg = _cfg("vgg", root, budget=0.5)
     assert cfg.data.image_size == (64, 64)
-    assert cfg.train.epochs == 22
+    assert cfg.train.epochs == 26
     mlp = _cfg("mlp", root)
     assert mlp.data.image_size == (32, 32)
 
