@@ -13,25 +13,45 @@ ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help install train test test-fast lint format ui bench
 
-help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  make %-16s %s\n", $$1, $$2}'
+help: ## list the targets and the variables they take
+	@echo "Targets:"
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  make %-21s %s\n", $$1, $$2}'
+	@echo
+	@echo "Variables (make TARGET NAME=value; the value in use is in brackets):"
+	@printf '  %-19s %s [%s]\n' \
+		CONFIG "train, preview: experiment YAML (default pipelines/configs/digits_mlp.yaml)" "$(CONFIG)" \
+		ARGS "extra arguments for the command, e.g. ARGS='train.epochs=5' or ARGS='--top-k 3'" "$(ARGS)" \
+		DATA "train-*: digits, a folder of class folders, mnist, cifar10, ... or tfds:NAME" "$(DATA)" \
+		MODEL_NAME "serve, web, predict, promote: the registered model (its @champion)" "$(MODEL_NAME)" \
+		MODEL "evaluate: models:/NAME@ALIAS, models:/NAME/VERSION or a run id" "$(MODEL)" \
+		EVAL_DATA "evaluate: a config or a folder of class folders" "$(EVAL_DATA)" \
+		PATHS "predict: image files and folders, space-separated" "$(PATHS)" \
+		SERVE_PORT "serve, serve-mlflow: port on 127.0.0.1" "$(SERVE_PORT)" \
+		WEB_PORT "web: port on 127.0.0.1" "$(WEB_PORT)" \
+		MLFLOW_SERVER_PORT "mlflow-server: port on 127.0.0.1" "$(MLFLOW_SERVER_PORT)" \
+		PREVIEW "preview: output PNG" "$(PREVIEW)" \
+		MLFLOW_TRACKING_URI "(environment) the MLflow tracking store" "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}"
 
+# Quiet on stdout (progress on stderr), so that `make predict > out.csv` stays a clean CSV on a
+# fresh checkout too.
 $(STAMP): requirements.lock pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
-	touch $(STAMP)
+	@echo "installing the pinned dependencies into $(VENV) (requirements.lock)" >&2
+	@{ test -x $(PY) || $(PYTHON) -m venv $(VENV); } >&2
+	@$(PY) -m pip install --quiet --upgrade pip >&2
+	@$(PY) -m pip install --quiet -r requirements.lock >&2
+	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the pinned dependencies (quick when done)
 
 train: $(STAMP) ## train the default experiment (MLP on the embedded digits) and log it to MLflow
 	$(PY) -m app train $(CONFIG) $(ARGS)
 
+# pytest's last line gives the total time; --durations lists the slowest tests above it.
 test: $(STAMP) chromium ## run the whole test suite, offline (installs Debian chromium for the browser test)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-fast: $(STAMP) ## the suite without the tests marked slow (end-to-end runs, servers, browser)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" --durations=10
 
 lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
@@ -75,11 +95,10 @@ MODEL ?= models:/digits-classifier@champion
 EVAL_DATA ?= pipelines/configs/digits_mlp.yaml
 
 evaluate: $(STAMP) ## evaluation report for MODEL (models:/... or run id) on EVAL_DATA (config or folder)
-	$(PY) -m app evaluate --model $(MODEL) --data $(EVAL_DATA)
+	@$(PY) -m app evaluate --model $(MODEL) --data $(EVAL_DATA)
 
-gradient-demo: $(STAMP) ## vanishing (deep sigmoid) vs healthy (ReLU + He) gradients, logged to MLflow
-	$(PY) -m app train pipelines/configs/gradient_demo_sigmoid.yaml $(ARGS)
-	$(PY) -m app train pipelines/configs/gradient_demo_relu.yaml $(ARGS)
+gradient-demo: $(STAMP) ## vanishing (deep sigmoid) vs healthy (ReLU + He) gradients: both runs in MLflow, gradient_demo.png
+	$(PY) -m app gradient-demo $(ARGS)
 
 # --- tracking server, compare/promote, serving, web page, batch predict ---
 .PHONY: chromium mlflow-server compare promote serve serve-mlflow web predict
@@ -90,16 +109,16 @@ MLFLOW_SERVER_PORT ?= 5050
 PATHS ?=
 
 chromium: ## install Debian's chromium (for the browser test) only when /usr/bin/chromium is missing
-	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
-		|| echo "warning: could not install chromium (needs root and the Debian mirror); the browser test will be skipped"
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 \
+		|| echo >&2 "warning: could not install chromium (needs root and the Debian mirror); the browser test will be skipped"
 
 mlflow-server: $(STAMP) ## a real MLflow tracking server on 127.0.0.1:5050 (SQLite, proxied artifacts in mlflow-server/)
 	@mkdir -p mlflow-server
 	$(VENV)/bin/mlflow server --backend-store-uri sqlite:///$(CURDIR)/mlflow-server/mlflow.db \
 		--artifacts-destination $(CURDIR)/mlflow-server/artifacts --host 127.0.0.1 --port $(MLFLOW_SERVER_PORT)
 
-compare: $(STAMP) ## table of the experiment's runs, best val_accuracy first; plot logged to MLflow (ARGS=--sort-by ...)
-	$(PY) -m app compare $(ARGS)
+compare: $(STAMP) ## table of the experiment's runs, best (best-epoch) val accuracy first; plot logged to MLflow (ARGS=--sort-by ...)
+	@$(PY) -m app compare $(ARGS)
 
 promote: $(STAMP) ## register the best run's model as MODEL_NAME and move @champion to it (ARGS=--run-id ID)
 	$(PY) -m app promote --name $(MODEL_NAME) $(ARGS)
@@ -111,8 +130,42 @@ serve-mlflow: $(STAMP) ## the bare mlflow models serve on 127.0.0.1:5001 (no req
 	MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT=30 $(VENV)/bin/mlflow models serve -m models:/$(MODEL_NAME)@champion \
 		--env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
 
-web: $(STAMP) ## web page on 127.0.0.1:8000: upload an image, see MODEL_NAME@champion's top-k classes
-	$(PY) -m app web --model models:/$(MODEL_NAME)@champion --host 127.0.0.1 --port $(WEB_PORT)
+web: $(STAMP) ## web page on 127.0.0.1:WEB_PORT (8000): drop or choose images, see MODEL_NAME@champion's top-k classes
+	$(PY) -m app web --model models:/$(MODEL_NAME)@champion --host 127.0.0.1 --port $(WEB_PORT) $(ARGS)
 
 predict: $(STAMP) ## CSV of predictions for PATHS (files and folders) with MODEL_NAME@champion
-	$(PY) -m app predict --model models:/$(MODEL_NAME)@champion $(PATHS) $(ARGS)
+	@$(PY) -m app predict --model models:/$(MODEL_NAME)@champion $(PATHS) $(ARGS)
+
+# --- screenshots of the web page for the README ---
+.PHONY: docs-web-screenshots docs-screenshots
+docs-web-screenshots: $(STAMP) chromium ## regenerate docs/web-page.png and docs/web-page-360.png (trains a tiny model, ~2 min)
+	$(PY) tools/web_screenshots.py
+
+# `make docs-screenshots` regenerates every screenshot in docs/; other parts add their own.
+docs-screenshots: docs-web-screenshots
+
+# --- search and lesson sweeps (Optuna; pipelines/search/, spaces in pipelines/search_spaces/) ---
+.PHONY: tune sweep-activations sweep-initializers sweep-optimizers sweep-regularization sweep-capacity sweeps
+SPACE ?= pipelines/search_spaces/digits_mlp.yaml
+TRIALS ?= 20
+SWEEP := $(PY) -m app tune --sampler grid --pruner none --trials 100
+
+tune: $(STAMP) ## Optuna search over SPACE (TRIALS=20, CONFIG=, ARGS=--storage/--study/...); resumes after a kill
+	$(PY) -m app tune --space $(SPACE) --trials $(TRIALS) $(CONFIG) $(ARGS)
+
+sweep-activations: $(STAMP) ## lesson: 7 activations on the digits MLP (grid), comparison plot on the parent run
+	$(SWEEP) --space pipelines/search_spaces/lesson_activations.yaml pipelines/configs/digits_mlp.yaml $(ARGS)
+
+sweep-initializers: $(STAMP) ## lesson: zeros / random normal / Xavier / He in a deep MLP; gradient health per layer
+	$(SWEEP) --space pipelines/search_spaces/lesson_initializers.yaml pipelines/configs/digits_mlp.yaml $(ARGS)
+
+sweep-optimizers: $(STAMP) ## lesson: SGD, momentum, Nesterov, Adagrad, RMSProp, Adam, AdamW at their usual rates
+	$(SWEEP) --space pipelines/search_spaces/lesson_optimizers.yaml pipelines/configs/digits_mlp.yaml $(ARGS)
+
+sweep-regularization: $(STAMP) ## lesson: none / L2 / dropout / BN / entropy / smoothing / augmentation, 60 flowers per class
+	$(SWEEP) --space pipelines/search_spaces/lesson_regularization.yaml pipelines/configs/flowers_mlp.yaml $(ARGS)
+
+sweep-capacity: $(STAMP) ## lesson: decision regions of MLPs with 1, 2, 3, 10, 100 hidden units on moons, circles, spirals
+	$(PY) -m app capacity-demo $(ARGS)
+
+sweeps: sweep-activations sweep-initializers sweep-optimizers sweep-regularization sweep-capacity ## every lesson sweep above

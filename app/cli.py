@@ -6,7 +6,6 @@ answer at once.
 
 import argparse
 import importlib
-import logging
 import sys
 
 from data.errors import first_line
@@ -22,17 +21,30 @@ COMMAND_MODULES = [
     "app.commands.predict",
     "app.commands.web",
     "app.commands.preview_augment",
+    "app.commands.gradient_demo",
+    "app.commands.tune",
+    "app.commands.capacity",
 ]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app import output
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --verbose anywhere (`python -m app train --verbose`): every command takes it the same way.
+    verbose = "--verbose" in argv
+    argv = [arg for arg in argv if arg != "--verbose"]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        reject_unknown(parser, args, unknown, argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    output.configure(verbose)
     try:
+        if not verbose and args.command in output.TENSORFLOW_COMMANDS:
+            output.import_tensorflow_quietly()
         return args.handler(args) or 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -44,11 +56,53 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Train, track and serve image classifiers.")
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="Train, track and serve image classifiers.",
+        epilog="--verbose (anywhere on the line): also show TensorFlow's, Keras' and MLflow's own messages",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(commands)
+    parser.set_defaults(_commands=commands.choices)
     return parser
+
+
+def reject_unknown(parser: argparse.ArgumentParser, args, unknown: list[str], argv: list[str]) -> None:
+    """Exit 2 with the usage of the command that was run (not the top-level one) and a hint.
+
+    Plain `parse_args` would blame `python -m app` itself, so `train --epochs 5` showed the
+    list of commands instead of saying how to set epochs.
+    """
+    command = args._commands.get(args.command, parser)
+    option = next((u for u in unknown if u.startswith("-")), unknown[0])
+    if not option.startswith("-"):
+        command.error(f"unexpected argument '{option}'")
+    name, _, value = option.partition("=")
+    following = argv[argv.index(option) + 1 :] if option in argv else []
+    if not value and following and not following[0].startswith("-") and "=" not in following[0]:
+        value = following[0]  # `--epochs 5`: argparse took the 5 for the config path
+    hint = ""
+    if hasattr(args, "overrides"):  # a command that takes config overrides
+        key = config_key(name.lstrip("-").replace("-", "_"))
+        example = f"{key}={value or '...'}" if key else "section.key=value (e.g. train.epochs=5)"
+        hint = f"; config values are set as {example}"
+    command.error(f"unknown option {name}{hint}")
+
+
+def config_key(name: str) -> str | None:
+    """'epochs' -> 'train.epochs': the config key of that name, top level or first section holding it."""
+    from pydantic import BaseModel
+
+    from pipelines.config import ExperimentConfig
+
+    if name in ExperimentConfig.model_fields:
+        return name
+    for section, field in ExperimentConfig.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel) and name in model.model_fields:
+            return f"{section}.{name}"
+    return None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,8 @@
-"""The web page: choose or drop an image, see the registered model's top-k classes as bars.
+"""The web page: choose or drop images, see the registered model's top-k classes as bars.
 
 The model is loaded in-process from the registry (the same pyfunc `mlflow models serve`
-runs), so the page needs no second server. Uploads are raw image bytes, size-limited.
+runs), so the page needs no second server. Uploads are raw image bytes, one image per
+request, size-limited; the page sends several files one after the other.
 """
 
 import asyncio
@@ -17,11 +18,13 @@ log = logging.getLogger(__name__)
 PAGE = Path(__file__).parent / "web" / "index.html"
 
 
-def build_web_app(model, model_uri: str, max_upload_bytes: int) -> web.Application:
+def build_web_app(model, model_uri: str, max_upload_bytes: int, details: dict | None = None) -> web.Application:
+    """`details`: what /api/info tells the page about the model (name, version, classes, ...)."""
     app = web.Application(client_max_size=max_upload_bytes, middlewares=[_short_errors])
     app["model"] = model
     app["model_uri"] = model_uri
     app["max_upload_bytes"] = max_upload_bytes
+    app["details"] = details or {}
     # Keras models are not meant to be called from several threads at once.
     app["lock"] = asyncio.Lock()
     app.router.add_get("/", index)
@@ -42,13 +45,24 @@ async def _short_errors(request: web.Request, handler):
         return web.json_response({"error": exc.reason}, status=exc.status)
 
 
+# The page loads nothing from elsewhere: its own inline style and script, and blob: thumbnails
+# of the files the user chose.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; connect-src 'self'; img-src 'self' blob:; "
+    "style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 async def index(request: web.Request) -> web.Response:
-    return web.Response(text=PAGE.read_text(), content_type="text/html")
+    return web.Response(text=PAGE.read_text(), content_type="text/html", headers=PAGE_HEADERS)
 
 
 async def info(request: web.Request) -> web.Response:
     app = request.app
-    return web.json_response({"model": app["model_uri"], "max_upload_bytes": app["max_upload_bytes"]})
+    # "model" and "max_upload_bytes" were the whole answer before; the details are additions.
+    return web.json_response({**app["details"], "model": app["model_uri"], "max_upload_bytes": app["max_upload_bytes"]})
 
 
 async def predict(request: web.Request) -> web.Response:

@@ -5,9 +5,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from data.decode import DEFAULT_MAX_PIXELS
-from data.sources import SOURCES
 
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+# The one list of sources (the `source` choices below): name -> "module:class",
+# imported on use so that digits never pays for TensorFlow Datasets.
+SOURCES = {
+    "digits": "data.digits:DigitsSource",
+    "folder": "data.folder:FolderSource",
+    "keras": "data.keras_source:KerasSource",
+    "tfds": "data.tfds_source:TfdsSource",
+}
 
 
 class DataConfig(BaseModel):

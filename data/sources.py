@@ -5,28 +5,14 @@ seed, or the splits it came with (a folder's train/ val/ test/, Keras' train and
 named splits); a missing val or test is split off train.
 """
 
-from __future__ import annotations
-
 import importlib
 import logging
-from typing import TYPE_CHECKING
 
+from data.config import SOURCES, DataConfig
 from data.dataset import Loaded, Splits
 from data.splits import cap_per_class, split_off, stratified_split
 
-if TYPE_CHECKING:
-    from data.config import DataConfig
-
 log = logging.getLogger(__name__)
-
-# The one list of sources (data.config's `source` choices come from it): name -> "module:class",
-# imported on use so that digits never pays for TensorFlow Datasets.
-SOURCES = {
-    "digits": "data.digits:DigitsSource",
-    "folder": "data.folder:FolderSource",
-    "keras": "data.keras_source:KerasSource",
-    "tfds": "data.tfds_source:TfdsSource",
-}
 
 
 def build_source(cfg: DataConfig):

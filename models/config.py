@@ -45,6 +45,10 @@ INITIALIZERS = {
     "lecun_uniform": "lecun_uniform",
     "lecun_normal": "lecun_normal",
     "lecun": "lecun_normal",
+    # The initializers lesson's bad examples: symmetric (no unit learns anything of its own) and
+    # Keras' small RandomNormal (stddev 0.05: signals and gradients shrink layer by layer).
+    "zeros": "zeros",
+    "random_normal": "random_normal",
 }
 
 
@@ -55,10 +59,10 @@ class ModelConfig(BaseModel):
     task: Literal[TASKS] = "multiclass"
 
     # Shared by every family.
-    activation: str = "relu"
+    activation: Literal[ACTIVATIONS] = "relu"
     leaky_relu_slope: float = Field(default=0.01, gt=0.0, lt=1.0, description="negative slope of leaky_relu")
     maxout_pieces: int = Field(default=2, ge=2, le=8, description="k linear pieces per maxout unit")
-    initializer: str = "he_normal"
+    initializer: Literal[tuple(INITIALIZERS)] = "he_normal"
     batch_norm: bool = True
     dropout: float = Field(default=0.2, ge=0.0, lt=1.0, description="dropout before each dense layer")
     l1: float = Field(default=0.0, ge=0.0, description="L1 penalty on every kernel")
@@ -73,24 +77,40 @@ class ModelConfig(BaseModel):
         default=False, description="3x3 stride-1 convs start as identity on their first min(in, out) channels"
     )
 
+    # Family-specific fields carry `family` metadata (see family_fields): runs log and `compare`
+    # shows only their own family's, so an MLP run has no vgg_depth and a VGG row no hidden_units.
     # MLP
-    hidden_units: list[int] = Field(default=[256, 128], min_length=1)
-    input_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    hidden_units: list[int] = Field(default=[256, 128], min_length=1, json_schema_extra={"family": "mlp"})
+    input_dropout: float = Field(default=0.0, ge=0.0, lt=1.0, json_schema_extra={"family": "mlp"})
 
     # VGG
-    vgg_depth: Literal[11, 13, 16, 19] = 16
+    vgg_depth: Literal[11, 13, 16, 19] = Field(default=16, json_schema_extra={"family": "vgg"})
     vgg_head: Literal["paper", "gap"] = Field(
-        default="gap", description="paper: flatten + two dense layers with dropout; gap: global average pooling"
+        default="gap",
+        description="paper: flatten + two dense layers with dropout; gap: global average pooling",
+        json_schema_extra={"family": "vgg"},
     )
-    head_units: int = Field(default=4096, ge=1, description="width of the paper head's dense layers")
+    head_units: int = Field(
+        default=4096, ge=1, description="width of the paper head's dense layers", json_schema_extra={"family": "vgg"}
+    )
 
     # Inception (GoogLeNet)
-    inception_modules: Literal["googlenet", "compact"] = "googlenet"
-    inception_stem: Literal["paper", "compact"] = Field(
-        default="paper", description="paper: 7x7/2 conv and two pools (224 px); compact: 3x3 convs (32 px)"
+    inception_modules: Literal["googlenet", "compact"] = Field(
+        default="googlenet", json_schema_extra={"family": "inception"}
     )
-    aux_classifiers: bool = False
-    aux_loss_weight: float = Field(default=0.3, ge=0.0, le=1.0, description="weight of each auxiliary loss")
+    inception_stem: Literal["paper", "compact"] = Field(
+        default="paper",
+        description="paper: 7x7/2 conv and two pools (224 px); compact: 3x3 convs (32 px)",
+        json_schema_extra={"family": "inception"},
+    )
+    aux_classifiers: bool = Field(default=False, json_schema_extra={"family": "inception"})
+    aux_loss_weight: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="weight of each auxiliary loss",
+        json_schema_extra={"family": "inception"},
+    )
 
     @field_validator("name")
     @classmethod
@@ -101,26 +121,27 @@ class ModelConfig(BaseModel):
             raise ValueError(f"unknown model family; choose one of {', '.join(family_names())}")
         return value
 
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, value: str) -> str:
-        if value not in ACTIVATIONS:
-            raise ValueError(f"unknown activation; choose one of {', '.join(ACTIVATIONS)}")
-        return value
-
-    @field_validator("initializer")
-    @classmethod
-    def _known_initializer(cls, value: str) -> str:
-        if value not in INITIALIZERS:
-            raise ValueError(f"unknown initializer; choose one of {', '.join(INITIALIZERS)}")
-        return value
-
     @field_validator("hidden_units")
     @classmethod
     def _positive_units(cls, value: list[int]) -> list[int]:
         if any(units < 1 for units in value):
             raise ValueError("every hidden layer needs at least 1 unit")
         return value
+
+
+def family_fields(family: str) -> list[str]:
+    """The model fields `family` uses beyond the shared ones (from each field's `family` metadata)."""
+    return [name for name, field in ModelConfig.model_fields.items() if _family_of(field) == family]
+
+
+def unused_fields(family: str) -> list[str]:
+    """The model fields that belong to other families: not logged, not shown for a `family` run."""
+    return [name for name, field in ModelConfig.model_fields.items() if _family_of(field) not in (None, family)]
+
+
+def _family_of(field) -> str | None:
+    extra = field.json_schema_extra
+    return extra.get("family") if isinstance(extra, dict) else None
 
 
 class OptimizerConfig(BaseModel):

@@ -5,10 +5,13 @@ a log file in its temp dir, so a server that dies early fails with the tail of t
 of a bare timeout.
 """
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -86,9 +89,17 @@ def running(command: list[str], health_url: str, log_path: Path, env: dict, time
 
 
 @contextmanager
-def mlflow_server(workdir: Path):
+def mlflow_server(workdir: Path, port: int | None = None):
     """`mlflow server` with a SQLite backend and proxied artifacts; yields its URL."""
-    port = free_port()
+    with mlflow_server_process(workdir, port) as (url, _):
+        yield url
+
+
+@contextmanager
+def mlflow_server_process(workdir: Path, port: int | None = None):
+    """`mlflow_server`, yielding (URL, process) for tests that kill it; the same `workdir` and
+    `port` again is the same server restarted (same store, same URL)."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
         str(Path(PYTHON).with_name("mlflow")), "server",
@@ -96,8 +107,8 @@ def mlflow_server(workdir: Path):
         "--artifacts-destination", str(workdir / "server-artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    with running(command, f"{url}/health", workdir / "mlflow-server.log", env_for(url)):
-        yield url
+    with running(command, f"{url}/health", workdir / "mlflow-server.log", env_for(url)) as process:
+        yield url, process
 
 
 @contextmanager
@@ -146,3 +157,23 @@ def using_store(tracking_uri: str):
 
 def run_id_of(train_output: str) -> str:
     return train_output.split("run id:")[1].split()[0]
+
+
+def wait_for_backup(process: subprocess.Popen, out_dir, min_epoch: int, kill: bool = True) -> int:
+    """Wait for a backup of `min_epoch` or later, then SIGKILL the run (unless `kill` is False)."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "training ended before it could be killed"
+        for metadata in out_dir.glob("*/backup/training_metadata.json"):
+            try:
+                epoch = json.loads(metadata.read_text())["epoch"]
+            except (ValueError, KeyError, OSError):
+                continue
+            if epoch >= min_epoch:
+                if kill:
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
+                return epoch
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError("no backup appeared in time")

@@ -4,7 +4,7 @@ import sys
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser("web", help="web page: upload an image, see the model's top-k classes")
+    parser = commands.add_parser("web", help="web page: drop or choose images, see the model's top-k classes")
     parser.add_argument("--model", default="models:/digits-classifier@champion", help="model URI")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000)
@@ -18,8 +18,10 @@ def run(args) -> int:
     from app.web_server import build_web_app
     from pipelines.tracking import store as tracking
 
-    model = load_model(tracking.connect(), args.model)
-    app = build_web_app(model, args.model, int(args.max_upload_mb * 1024 * 1024))
+    mlflow = tracking.connect()
+    model = load_model(mlflow, args.model)
+    details = describe_model(mlflow, args.model, model)
+    app = build_web_app(model, args.model, int(args.max_upload_mb * 1024 * 1024), details)
     print(f"web page for {args.model} on http://{args.host}:{args.port}/", file=sys.stderr)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
     return 0
@@ -37,3 +39,31 @@ def load_model(mlflow, uri: str):
         return mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as err:
         raise ValueError(f"model '{uri}' could not be loaded: {first_line(err, 200)}") from None
+
+
+def describe_model(mlflow, uri: str, model) -> dict:
+    """What the page shows about the model: registered name and version, classes, input size."""
+    meta = getattr(model.unwrap_python_model(), "meta", {})
+    name, version = registered_version(mlflow, uri)
+    details = {"name": name, "version": version, "classes": list(meta.get("class_names", []))}
+    if "image_size" in meta:
+        details["image_size"] = list(meta["image_size"])
+        details["channels"] = meta.get("channels")
+    return details
+
+
+def registered_version(mlflow, uri: str) -> tuple[str | None, str | None]:
+    """`models:/NAME@ALIAS` or `models:/NAME/VERSION` -> (NAME, VERSION); (None, None) for other URIs."""
+    from mlflow.exceptions import MlflowException
+
+    if not uri.startswith("models:/"):
+        return None, None
+    rest = uri.removeprefix("models:/")
+    name, sep, alias = rest.partition("@")
+    if sep:
+        try:
+            return name, mlflow.MlflowClient().get_model_version_by_alias(name, alias).version
+        except MlflowException:  # loaded a moment ago; if the lookup fails now, show the name alone
+            return name, None
+    name, _, version = rest.partition("/")
+    return name, version if version.isdigit() else None

@@ -115,3 +115,14 @@ def flatten(cfg: ExperimentConfig) -> dict[str, Any]:
 
     walk("", cfg.model_dump(mode="json"))
     return out
+
+
+def run_params(cfg: ExperimentConfig) -> dict[str, Any]:
+    """flatten(cfg) without the model fields of other families: what a run logs as its params.
+
+    The MLflow UI's diff view then shows real differences, not vgg_depth=16 on an MLP run.
+    """
+    from models.config import unused_fields
+
+    hidden = {f"model.{name}" for name in unused_fields(cfg.model.name)}
+    return {key: value for key, value in flatten(cfg).items() if key not in hidden}

@@ -10,23 +10,34 @@ import numpy as np
 
 
 def plot_confusion_matrix(confusion: np.ndarray, class_names: list[str], path: Path) -> Path:
-    """Rows are true classes, columns predictions; each cell shows its count."""
+    """Counts (left) and the row-normalized view (right: each row's recall, in %); rows are true classes."""
     n = len(class_names)
-    size = min(4 + 0.45 * n, 24)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(confusion, cmap="Blues")
-    ax.set_xticks(range(n), class_names, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
+    size = min(3 + 0.35 * n, 14)
+    fig, (counts, recall) = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    rows = confusion.sum(axis=1, keepdims=True)
+    normalized = np.divide(confusion, rows, out=np.zeros(confusion.shape, float), where=rows > 0)
+    _matrix(counts, confusion, class_names, [str(int(v)) for v in confusion.flat])
+    counts.set_title(f"counts ({int(confusion.sum())} images)")
+    _matrix(recall, normalized, class_names, [f"{100 * v:.0f}" for v in normalized.flat], vmax=1.0)
+    recall.set_title("row-normalized: % of each true class (diagonal = recall)")
+    return _save(fig, path)
+
+
+def _matrix(ax, values: np.ndarray, class_names: list[str], texts: list[str], vmax=None) -> None:
+    n = len(class_names)
+    ax.imshow(values, cmap="Blues", vmin=0, vmax=vmax)
+    # Short names (digits) stay upright; only long ones on a crowded axis are slanted.
+    slanted = n > 6 and max(len(name) for name in class_names) > 3
+    ax.set_xticks(range(n), class_names, rotation=40 if slanted else 0, ha="right" if slanted else "center")
     ax.set_yticks(range(n), class_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"confusion matrix ({int(confusion.sum())} images)")
     if n <= 30:
-        threshold = confusion.max() / 2 if confusion.size else 0
-        for i in range(n):
-            for j in range(n):
-                color = "white" if confusion[i, j] > threshold else "black"
-                ax.text(j, i, str(int(confusion[i, j])), ha="center", va="center", color=color, fontsize=8)
-    return _save(fig, path)
+        threshold = (vmax or values.max() or 1) / 2
+        for k, text in enumerate(texts):
+            i, j = divmod(k, n)
+            color = "white" if values[i, j] > threshold else "black"
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
 
 
 def plot_misclassified(
@@ -48,47 +59,104 @@ def plot_misclassified(
     return _save(fig, path)
 
 
-def plot_training_curves(history: dict[str, dict[int, float]], path: Path) -> Path:
-    """Loss, accuracy and learning rate per epoch; `history` maps column -> {epoch: value}."""
+def plot_training_curves(history: dict[str, dict[int, float]], path: Path, title: str = "") -> Path:
+    """Loss, accuracy and learning rate per epoch; `history` maps column -> {0-based epoch: value}.
+
+    Epochs are drawn from 1, as the terminal counts them, on integer ticks; the best val_accuracy
+    epoch is marked.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     panels = [
         ("loss", ["loss", "val_loss"]),
         ("accuracy", ["accuracy", "val_accuracy"]),
         ("learning rate", ["learning_rate"]),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    for ax, (title, columns) in zip(axes, panels, strict=True):
+    for ax, (panel, columns) in zip(axes, panels, strict=True):
         for column in columns:
             series = history.get(column) or {}
             if series:
-                ax.plot(list(series), list(series.values()), marker="o", markersize=3, label=column)
-        ax.set_title(title)
+                epochs = [epoch + 1 for epoch in series]
+                ax.plot(epochs, list(series.values()), marker="o", markersize=3, label=column)
+        ax.set_title(panel)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
+    val = history.get("val_accuracy") or {}
+    if val:
+        best = max(val, key=lambda epoch: (val[epoch], -epoch))
+        axes[1].axvline(best + 1, color="gray", linestyle=":", linewidth=1)
+        right_half = best + 1 > (max(val) + 2) / 2  # keep the label inside the panel
+        axes[1].annotate(
+            f"best {val[best]:.4f}\nepoch {best + 1}",
+            (best + 1, val[best]),
+            xytext=(-4 if right_half else 4, -24),
+            textcoords="offset points",
+            ha="right" if right_half else "left",
+            fontsize=8,
+        )
+    for ax in axes:
         if ax.lines:
             ax.legend(fontsize=8)
     if history.get("learning_rate") and min(history["learning_rate"].values()) > 0:
         axes[2].set_yscale("log")
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)
+
+
+def layer_block(layer: str) -> str:
+    """The block a layer belongs to, by the Keras naming of our families: block2_conv1_bn -> block2."""
+    return layer.split("/")[-1].split("_")[0]
+
+
+def block_norms(norms: dict[str, float]) -> dict[str, tuple[float, float, float]]:
+    """block -> (L2 norm over all its layers' weights, smallest layer norm, largest), in network order."""
+    groups: dict[str, list[float]] = {}
+    for layer, norm in norms.items():
+        groups.setdefault(layer_block(layer), []).append(norm)
+    return {b: (float(np.sqrt(np.sum(np.square(v)))), min(v), max(v)) for b, v in groups.items()}
 
 
 def plot_gradient_norms(records: list[tuple[int, dict[str, float]]], low: float, high: float, path: Path) -> Path:
-    """Per-layer gradient norm (log scale), one line per measurement, thresholds dashed."""
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(records[0][1]) + 3) if records else 6, 4))
+    """Gradient norm per block (log scale), a few measurements from first to last, thresholds dashed.
+
+    The last measurement shows each block's range of single-layer norms as a bar, so conv and
+    batch-norm layers are summarized instead of interleaved on a 27-label axis.
+    """
+    blocks = list(block_norms(records[-1][1])) if records else []
+    fig, ax = plt.subplots(figsize=(min(14, max(7, 0.7 * len(blocks) + 3)), 4.5))
+    shown = _spread(records, 6)
     cmap = plt.get_cmap("viridis")
-    for i, (step, norms) in enumerate(records):
-        values = [max(v, 1e-30) for v in norms.values()]
-        ax.plot(range(len(values)), values, marker="o", color=cmap(i / max(1, len(records) - 1)), label=f"step {step}")
-    if records:
-        names = list(records[-1][1])
-        ax.set_xticks(range(len(names)), [n.split("/")[-1] for n in names], rotation=45, ha="right")
+    for i, (step, norms) in enumerate(shown):
+        grouped = block_norms(norms)
+        values = [max(grouped[b][0], 1e-30) if b in grouped else np.nan for b in blocks]
+        last = i == len(shown) - 1
+        color = cmap(i / max(1, len(shown) - 1))
+        ax.plot(range(len(blocks)), values, marker="o", color=color, label=f"step {step}", linewidth=2 if last else 1)
+        if last:
+            lows = [max(grouped[b][1], 1e-30) for b in blocks]
+            highs = [max(grouped[b][2], 1e-30) for b in blocks]
+            ax.vlines(range(len(blocks)), lows, highs, color=color, alpha=0.35, linewidth=6, label="layers in block")
+    ax.set_xticks(range(len(blocks)), blocks, fontsize=9)
     ax.axhline(low, color="red", linestyle="--", linewidth=1, label=f"vanishing < {low:g}")
     ax.axhline(high, color="orange", linestyle="--", linewidth=1, label=f"exploding > {high:g}")
     ax.set_yscale("log")
-    ax.set_xlabel("layer (input -> output)")
+    ax.set_xlabel("block (input -> output)")
     ax.set_ylabel("gradient L2 norm")
-    ax.set_title("per-layer gradient norms on a fixed batch")
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("gradient norm per block on a fixed batch")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.grid(alpha=0.3, which="both", axis="y")
     return _save(fig, path)
+
+
+def _spread(records: list, count: int) -> list:
+    """At most `count` measurements, evenly spaced, always the first and the last."""
+    if len(records) <= count:
+        return list(records)
+    picks = np.linspace(0, len(records) - 1, count).round().astype(int)
+    return [records[i] for i in sorted(set(picks))]
 
 
 def _save(fig, path: Path) -> Path:
@@ -97,3 +165,20 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_gradient_demo(runs: dict[str, dict[str, float]], low: float, path: Path) -> Path:
+    """Several runs' per-layer gradient norms on one log axis: e.g. deep sigmoid beside ReLU + He."""
+    layers = list(next(iter(runs.values()))) if runs else []
+    fig, ax = plt.subplots(figsize=(max(7, 0.55 * len(layers) + 3), 4.5))
+    for label, norms in runs.items():
+        ax.plot(range(len(layers)), [max(norms.get(layer, np.nan), 1e-30) for layer in layers], marker="o", label=label)
+    ax.set_xticks(range(len(layers)), [layer.split("/")[-1].removeprefix("dense") for layer in layers], fontsize=9)
+    ax.axhline(low, color="red", linestyle="--", linewidth=1, label=f"vanishing < {low:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("dense layer (input -> output; last = predictions)")
+    ax.set_ylabel("gradient L2 norm")
+    ax.set_title("the same deep MLP: sigmoid gradients vanish toward the input, ReLU + He keeps them")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both", axis="y")
+    return _save(fig, path)

@@ -104,6 +104,7 @@ def write_report(  # noqa: PLR0913 - optional report parts, all keyword-only
     history_csv: Path | None = None,
     gradient_health=None,
     max_misclassified: int = 25,
+    title: str = "",
 ) -> dict:
     """Write every report file into `out_dir`; returns the metrics dict (also in metrics.json)."""
     from pipelines.evaluation import plots as report_plots
@@ -140,7 +141,7 @@ def write_report(  # noqa: PLR0913 - optional report parts, all keyword-only
 
         columns = ("loss", "val_loss", "accuracy", "val_accuracy", "learning_rate")
         report_plots.plot_training_curves(
-            {c: read_history(history_csv, c) for c in columns}, out_dir / "training_curves.png"
+            {c: read_history(history_csv, c) for c in columns}, out_dir / "training_curves.png", title
         )
     if gradient_health is not None and gradient_health.records:
         summary = gradient_health.summary()
@@ -161,7 +162,9 @@ def model_summary(model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_run_report(model, splits, run_dir: Path, outcome, max_misclassified: int, tta: str = "none") -> dict:
+def write_run_report(
+    model, splits, run_dir: Path, outcome, max_misclassified: int, run_name: str = "", tta: str = "none"
+) -> dict[str, float]:
     """The training run's report on its test split, in run_dir/reports; returns the test metrics.
 
     With test-time augmentation (`evaluate.tta`) the report scores the averaged predictions, as
@@ -189,6 +192,7 @@ def write_run_report(model, splits, run_dir: Path, outcome, max_misclassified: i
         history_csv=run_dir / "history.csv",
         gradient_health=outcome.gradient_health,
         max_misclassified=max_misclassified,
+        title=f"training curves: {run_name}" if run_name else "",
     )
     test = {
         f"{prefix}_accuracy": metrics["accuracy"],

@@ -11,32 +11,35 @@ from pipelines.evaluation.metrics import higher_is_better
 
 log = logging.getLogger(__name__)
 
-# (column in the table, column in mlflow.search_runs' frame)
+# (column in the table, column in mlflow.search_runs' frame); "architecture" is built per family.
 COLUMNS = [
     ("run_id", "run_id"),
     ("run_name", "tags.mlflow.runName"),
     ("model", "tags.model_family"),
-    ("hidden_units", "params.model.hidden_units"),
     ("optimizer", "params.train.optimizer.name"),
     ("learning_rate", "params.train.optimizer.learning_rate"),
     ("batch_size", "params.train.batch_size"),
-    ("epochs", "params.train.epochs"),
     ("augment", "params.augment.preset"),
     ("image_size", "params.data.image_size"),
-    ("val_accuracy", "metrics.val_accuracy"),
+    # The best epoch's value, as training (EarlyStopping) and the champion alias use it, not the last.
+    ("best_val_accuracy", "metrics.best_val_accuracy"),
+    ("best_epoch", "metrics.best_epoch"),
     ("test_accuracy", "metrics.test_accuracy"),
     ("param_count", "params.param_count"),
     ("train_seconds", "metrics.train_seconds"),
     ("images_per_second", "metrics.train_images_per_second"),
 ]
-NUMERIC = ("val_accuracy", "test_accuracy", "param_count", "train_seconds", "images_per_second")
-SORTABLE = ("val_accuracy", "test_accuracy", "train_seconds", "images_per_second", "param_count")
+NUMERIC = ("best_val_accuracy", "best_epoch", "test_accuracy", "param_count", "train_seconds", "images_per_second")
+SORTABLE = ("best_val_accuracy", "test_accuracy", "train_seconds", "images_per_second", "param_count")
+# `val_accuracy` reads as the best epoch's: the last epoch's is never what a comparison wants.
+SORT_ALIASES = {"val_accuracy": "best_val_accuracy"}
 # Marks the runs `compare` itself creates to hold its plot; they are not training runs.
 COMPARISON_TAG = "imgclf.kind"
 
 
-def compare_runs(mlflow, experiment: str, sort_by: str = "val_accuracy", max_runs: int = 100) -> pd.DataFrame:
+def compare_runs(mlflow, experiment: str, sort_by: str = "best_val_accuracy", max_runs: int = 100) -> pd.DataFrame:
     """The experiment's finished training runs, best first by `sort_by`."""
+    sort_by = SORT_ALIASES.get(sort_by, sort_by)
     if sort_by not in SORTABLE:
         raise ValueError(f"sort metric '{sort_by}' is not one of {', '.join(SORTABLE)}")
     found = mlflow.get_experiment_by_name(experiment)
@@ -47,43 +50,41 @@ def compare_runs(mlflow, experiment: str, sort_by: str = "val_accuracy", max_run
     )
     if f"tags.{COMPARISON_TAG}" in runs.columns:
         runs = runs[runs[f"tags.{COMPARISON_TAG}"].isna()]
+    runs = runs.reset_index(drop=True)
     table = pd.DataFrame({name: runs[source] if source in runs.columns else None for name, source in COLUMNS})
+    table.insert(3, "architecture", [_architecture(row) for _, row in runs.iterrows()])
     for name in NUMERIC:
         table[name] = pd.to_numeric(table[name], errors="coerce")
+    _fill_best_from_history(mlflow.MlflowClient(), table)
     ascending = not higher_is_better(sort_by)  # e.g. train_seconds: faster first
     return table.sort_values(sort_by, ascending=ascending, na_position="last").reset_index(drop=True)
 
 
-def plot_comparison(table: pd.DataFrame, path: Path) -> Path:
-    """Accuracy per run (val and test bars) beside accuracy against training time."""
-    import matplotlib
+def _architecture(row) -> str:
+    """The run's own family fields (models.config metadata), e.g. 'hidden_units=[64]' or 'vgg_depth=16 ...'."""
+    from models.config import family_fields
 
-    matplotlib.use("Agg")  # no display on servers and in tests
-    import matplotlib.pyplot as plt
+    family = row.get("tags.model_family")
+    if not isinstance(family, str):
+        return ""
+    values = [(f, row.get(f"params.model.{f}")) for f in family_fields(family)]
+    return " ".join(f"{f}={v}" for f, v in values if isinstance(v, str))
 
-    labels = [f"{m or '?'} {str(r)[:6]}" for m, r in zip(table["model"], table["run_id"], strict=True)]
-    fig, (bars, scatter) = plt.subplots(1, 2, figsize=(11, 4.2))
-    x = range(len(table))
-    bars.bar([i - 0.2 for i in x], table["val_accuracy"].fillna(0), width=0.4, label="val accuracy")
-    bars.bar([i + 0.2 for i in x], table["test_accuracy"].fillna(0), width=0.4, label="test accuracy")
-    bars.set_xticks(list(x), labels, rotation=30, ha="right", fontsize=8)
-    bars.set_ylim(0, 1)
-    bars.set_title("accuracy per run (best first)")
-    bars.legend(loc="lower right")
-    for model, group in table.groupby(table["model"].fillna("?")):
-        scatter.scatter(group["train_seconds"], group["test_accuracy"], label=model, s=40)
-    scatter.set_xlabel("training time (s)")
-    scatter.set_ylabel("test accuracy")
-    scatter.set_title("accuracy against training time")
-    scatter.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+
+def _fill_best_from_history(client, table: pd.DataFrame) -> None:
+    """Runs logged before best_val_accuracy existed: take the best epoch from their val_accuracy history."""
+    from pipelines.tracking.registry import best_point
+
+    for i in table.index[table["best_val_accuracy"].isna()]:
+        best = best_point(client, table.at[i, "run_id"], "val_accuracy", higher_is_better=True)
+        if best is not None:
+            table.loc[i, ["best_val_accuracy", "best_epoch"]] = [best[0], best[1] + 1]
 
 
 def log_comparison(mlflow, experiment: str, table: pd.DataFrame, sort_by: str) -> str:
     """Log the table and plot as artifacts of a small run tagged as a comparison; returns its id."""
+    from pipelines.tracking.compare_plot import plot_comparison
+
     found = mlflow.get_experiment_by_name(experiment)
     name = f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
     with (

@@ -4,8 +4,8 @@ import logging
 from dataclasses import dataclass
 
 from pipelines.evaluation.metrics import higher_is_better
-from pipelines.tracking.compare import COMPARISON_TAG, SORTABLE
-from pipelines.tracking.registry import register
+from pipelines.tracking.compare import COMPARISON_TAG, SORT_ALIASES, SORTABLE
+from pipelines.tracking.registry import check_serves, register
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,8 @@ class Promotion:
 
 def best_run_id(mlflow, experiment: str, metric: str = "val_accuracy") -> tuple[str, float]:
     """The finished training run with the best `metric` that has a logged model."""
-    if metric not in SORTABLE:
-        raise ValueError(f"metric '{metric}' is not one of {', '.join(SORTABLE)}")
+    if metric not in (*SORTABLE, *SORT_ALIASES):
+        raise ValueError(f"metric '{metric}' is not one of {', '.join((*SORTABLE, *SORT_ALIASES))}")
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
         raise ValueError(f"experiment '{experiment}' not found; train first (python -m app train)")
@@ -72,6 +72,7 @@ def promote(
     previous = _alias_version(client, name, alias)
     existing = _version_of_run(client, name, run_id)
     if existing is not None:
+        check_serves(mlflow, f"models:/{name}/{existing}", alias)  # registered once, still must load
         client.set_registered_model_alias(name, alias, existing)
         version = existing
     else:

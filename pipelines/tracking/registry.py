@@ -1,7 +1,9 @@
 """The model registry: register a logged model and move an alias (default `champion`) only when it is safe.
 
-Safe means: the version loads as a pyfunc, is READY, and, under the `if_better` policy, is at
-least as good on validation as the version the alias points at now.
+Safe means: the model loads as a pyfunc the way serving loads it (Keras safe_mode: no Lambda
+layers, no code in the archive) and predicts its own logged input example, its version is
+READY, and, under the `if_better` policy, it is at least as good on validation as the version
+the alias points at now.
 """
 
 import logging
@@ -33,8 +35,9 @@ def register(mlflow, model_uri: str, name: str, alias: str, score: "Score | None
         ) from None
     if "python_function" not in flavors:
         raise RuntimeError(f"'{model_uri}' has no python_function flavor; alias '{alias}' left unchanged")
+    check_serves(mlflow, model_uri, alias)
     try:
-        version = mlflow.register_model(model_uri, name)
+        version = _quietly(mlflow.register_model, model_uri, name)
     except MlflowException as err:
         raise RuntimeError(
             f"registering '{model_uri}' as '{name}' failed ({first_line(err, 200)}); alias '{alias}' left unchanged"
@@ -53,18 +56,56 @@ def register(mlflow, model_uri: str, name: str, alias: str, score: "Score | None
     return version, None
 
 
+def _quietly(function, *args):
+    """Call `function` with MLflow's own prints to stderr ("Successfully registered model ...") kept as log lines.
+
+    The workflow announces the registration once, with the alias; MLflow's echo is for --verbose.
+    """
+    import contextlib
+    import io
+
+    echoed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(echoed):
+            return function(*args)
+    finally:
+        for line in echoed.getvalue().splitlines():
+            log.info("mlflow: %s", line)
+
+
+def check_serves(mlflow, model_uri: str, alias: str) -> None:
+    """Load the model as serving will (safe_mode) and predict its logged input example, or raise one line."""
+    from pipelines.tracking.store import keep_project_packages_first
+
+    keep_project_packages_first()
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+        example = model.input_example
+        if example is not None:
+            model.predict(example)
+    except Exception as err:  # anything a server would die of: refuse before the alias moves
+        reason = first_line(err, 200)
+        raise RuntimeError(f"'{model_uri}' cannot be served ({reason}); alias '{alias}' left unchanged") from None
+
+
 class Score(NamedTuple):
     """A run's validation result on `metric` (e.g. best_val_accuracy): what champions are chosen by."""
 
     metric: str
     value: float
     higher_is_better: bool
+    epoch: int | None = None  # 1-based epoch that reached `value`, as the terminal counts
 
 
-def best_of_run(client, run_id: str, metric: str, higher_is_better: bool) -> float | None:
-    """The best value `metric` reached over a run's epochs (resumed runs included)."""
-    values = [point.value for point in client.get_metric_history(run_id, metric)]
-    return (max if higher_is_better else min)(values) if values else None
+def best_point(client, run_id: str, metric: str, higher_is_better: bool) -> tuple[float, int] | None:
+    """(best value, its step) of `metric` over a run's epochs (resumed runs included); step = 0-based epoch."""
+    points = [(point.value, point.step) for point in client.get_metric_history(run_id, metric)]
+    if not points:
+        return None
+    # The first epoch to reach the best value: the one EarlyStopping restores.
+    if higher_is_better:
+        return max(points, key=lambda p: (p[0], -p[1]))
+    return min(points)
 
 
 def _reason_alias_stays(client, name: str, alias: str, score: Score) -> str | None:
@@ -89,5 +130,5 @@ def _reason_alias_stays(client, name: str, alias: str, score: Score) -> str | No
 def validation_score(client, run_id: str, monitor: str) -> "Score | None":
     """best_<monitor> over every epoch of the run (resumed ones too): what the kept weights scored."""
     better = higher_is_better(monitor)
-    best = best_of_run(client, run_id, monitor, better)
-    return Score(f"best_{monitor}", best, better) if best is not None else None
+    best = best_point(client, run_id, monitor, better)
+    return Score(f"best_{monitor}", best[0], better, best[1] + 1) if best is not None else None

@@ -3,6 +3,7 @@
 Each function takes only the config slices it logs or acts on.
 """
 
+import csv
 import json
 import logging
 from pathlib import Path
@@ -45,8 +46,8 @@ def log_run_inputs(mlflow, params: dict, resolved_config: dict, inputs, model, p
         mlflow.log_text(splits.skipped_summary() + "\n", "data/skipped_summary.txt")
 
 
-def export_served_model(mlflow, served_keras_model, data_cfg, inputs, run_dir: Path, tta: str = "none"):
-    """Save the served Keras file and its metadata in run_dir, log them as the pyfunc; returns the ModelInfo."""
+def save_served_model(served_keras_model, data_cfg, inputs, run_dir: Path, tta: str = "none") -> tuple[Path, Path]:
+    """Save the served Keras file and its metadata in run_dir (kept there even when MLflow is down)."""
     keras_path = run_dir / "model.keras"
     served_keras_model.save(keras_path)
     meta = {
@@ -60,8 +61,30 @@ def export_served_model(mlflow, served_keras_model, data_cfg, inputs, run_dir: P
     }
     meta_path = run_dir / "serving_meta.json"
     meta_path.write_text(json.dumps(meta, indent=2))
-    example = inputs.splits.test if len(inputs.splits.test) else inputs.splits.val  # test_fraction=0: no test
-    return log_served_model(mlflow, keras_path, meta_path, input_example(example.images[0]))
+    return keras_path, meta_path
+
+
+def export_served_model(mlflow, run_dir: Path, example_image):
+    """Log run_dir's model.keras and serving_meta.json as the pyfunc; returns the ModelInfo."""
+    return log_served_model(
+        mlflow, run_dir / "model.keras", run_dir / "serving_meta.json", input_example(example_image)
+    )
+
+
+def log_missed_epochs(mlflow, run_id: str, history_csv: Path) -> int:
+    """Log the epochs of history.csv that the MLflow run lacks (the server was down); returns how many."""
+    if not history_csv.is_file():
+        return 0
+    logged = {m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "loss")}
+    with history_csv.open(newline="") as f:
+        rows = {int(r["epoch"]): r for r in csv.DictReader(f) if r.get("epoch", "").isdigit()}
+    missed = [epoch for epoch in sorted(rows) if epoch not in logged]
+    for epoch in missed:
+        values = {k: float(v) for k, v in rows[epoch].items() if k != "epoch" and v not in (None, "")}
+        mlflow.log_metrics(values, step=epoch)
+    if missed:
+        log.info("logged %d epoch(s) the tracking server missed: %s", len(missed), missed)
+    return len(missed)
 
 
 def register_served_model(mlflow, model_uri: str, tracking_cfg, default_name: str, score) -> str | None:
@@ -74,3 +97,41 @@ def register_served_model(mlflow, model_uri: str, tracking_cfg, default_name: st
     version, alias_stays = register(mlflow, model_uri, name, alias, policy_score)
     stays = f" (alias '{alias}' stays: {alias_stays})" if alias_stays else f"@{alias}"
     return f"{name}/{version.version}{stays}"
+
+
+# Overrides that change where or how a run executes, not what it learns: left out of its name.
+_OPERATIONAL = ("output_dir", "tracking.", "runtime.")
+
+
+def run_name(cfg, overrides=()) -> str:
+    """What sets the run apart, e.g. 'mlp [64] sgd lr=0.05 preset=none': family, its own fields, optimizer,
+    then the command line's other overrides (the config hash is kept as the `config_hash` tag)."""
+    from models.config import ModelConfig, family_fields
+
+    model, optimizer = cfg.model, cfg.train.optimizer
+    fields = family_fields(model.name)
+    parts = [model.name]
+    for i, field in enumerate(fields):
+        value = getattr(model, field)
+        if i == 0:  # the family's defining field (hidden_units, vgg_depth, ...): always shown, bare
+            parts.append(_short(value))
+        elif value != ModelConfig.model_fields[field].default:
+            parts.append(f"{field}={_short(value)}")
+    if model.activation != ModelConfig.model_fields["activation"].default:
+        parts.append(model.activation)  # sigmoid vs relu: what the gradient demo's two runs differ in
+    parts.append(f"{optimizer.name} lr={optimizer.learning_rate:g}")
+    shown = {f"model.{f}" for f in ("name", "activation", *fields)} | {
+        "train.optimizer.name",
+        "train.optimizer.learning_rate",
+    }
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key not in shown and not key.startswith(_OPERATIONAL):
+            parts.append(f"{key.split('.', 1)[-1]}={value}")  # without its section: epochs=5, preset=none
+    return " ".join(parts)
+
+
+def _short(value) -> str:
+    if isinstance(value, list) and len(value) > 3 and len(set(value)) == 1:
+        return f"[{value[0]}]x{len(value)}"  # twelve equal layers: [64]x12
+    return json.dumps(value) if isinstance(value, list) else str(value)

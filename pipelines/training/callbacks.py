@@ -15,6 +15,8 @@ import keras
 
 from pipelines.config.train import TrainConfig
 from pipelines.evaluation.metrics import keras_mode
+from pipelines.training.backup import RunBackup, Snapshot
+from pipelines.training.disk import DiskSpaceCheck
 from pipelines.training.time_budget import TimeBudget
 
 log = logging.getLogger(__name__)
@@ -39,27 +41,6 @@ class LearningRateInLogs(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-
-class WorkerBackup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore for non-chief workers: restore from the chief's backup, save to scratch.
-
-    Under MultiWorkerMirroredStrategy saving is a collective operation: every worker must save
-    when the chief does, or the chief waits forever. Workers therefore save too, into a scratch
-    directory nobody reads, and restore from the chief's backup like the chief.
-    """
-
-    def __init__(self, restore_dir: str, scratch_dir: str, **kwargs):
-        super().__init__(restore_dir, **kwargs)
-        self.scratch_dir = scratch_dir
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        scratch = keras.callbacks.BackupAndRestore(self.scratch_dir)
-        self.backup_dir = scratch.backup_dir
-        self._weights_path, self._prev_weights_path = scratch._weights_path, scratch._prev_weights_path
-        self._training_metadata_path = scratch._training_metadata_path
-        self._prev_training_metadata_path = scratch._prev_training_metadata_path
 
 
 class ResumeMonitorState(keras.callbacks.Callback):
@@ -199,6 +180,7 @@ def build_callbacks(
     scratch_dir: Path | None = None,
     resume_epoch: int = 0,
     extra: list[keras.callbacks.Callback] = (),
+    snapshot: Snapshot | None = None,
 ) -> list[keras.callbacks.Callback]:
     """All callbacks of a run; `extra` (MLflow metrics, gradient health) go before the backup.
 
@@ -228,6 +210,7 @@ def build_callbacks(
     ema = [EmaForValidation()] if cfg.optimizer.ema else []
     callbacks: list[keras.callbacks.Callback] = [
         *ema,
+        DiskSpaceCheck(out_dir),  # first at each epoch end: before anything writes
         LearningRateInLogs(),
         RaiseOnNaN(),
         keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=resume_epoch > 0),
@@ -239,10 +222,7 @@ def build_callbacks(
         callbacks.append(keras.callbacks.TensorBoard(str(out_dir / "tensorboard")))
     callbacks += list(extra)
     callbacks.append(ResumeMonitorState(run_dir, cfg.monitor, mode, resume_epoch, stateful))
-    callbacks += [RawWeightsBack(ema[0])] if ema else []
-    save_freq = cfg.backup_every_n_steps or "epoch"
-    if scratch_dir is None:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq=save_freq))
-    else:
-        callbacks.append(WorkerBackup(str(run_dir / "backup"), str(scratch_dir / "backup"), save_freq=save_freq))
+    callbacks += [RawWeightsBack(ema[0])] if ema else []  # raw weights back before the backup
+    # Our own backup, not Keras' BackupAndRestore: atomic snapshots with checksums, the last two kept.
+    callbacks.append(RunBackup(out_dir / "backup", snapshot, save_freq=cfg.backup_every_n_steps or "epoch"))
     return callbacks

@@ -23,6 +23,7 @@ class FitSetup:
     start_epoch: int  # > 0 when resuming from a backup
     task: str  # model.task: the custom loop's metrics follow the head
     jit_compile: bool = False
+    snapshot: object | None = None  # the verified backup.Snapshot restored when training begins
 
 
 @dataclass
@@ -56,10 +57,15 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
             inputs.probe_batch, cfg.gradient_health, log_metrics=logger, steps=inputs.steps_per_epoch
         )
         extra.insert(0, health)
-    callbacks = build_callbacks(cfg, setup.run_dir, scratch_dir=scratch, resume_epoch=start_epoch, extra=extra)
+    callbacks = build_callbacks(
+        cfg, setup.run_dir, scratch_dir=scratch, resume_epoch=start_epoch, extra=extra, snapshot=setup.snapshot
+    )
     verbose = progress_verbosity(cfg.progress)
-    if start_epoch >= cfg.epochs:
-        log.info("backup says all %d epochs are done; nothing left to train", cfg.epochs)
+    # A snapshot written after the fit (training done, logging not) needs no more epochs, even when
+    # early stopping ended the run before train.epochs.
+    epochs = start_epoch if setup.snapshot is not None and setup.snapshot.complete else cfg.epochs
+    if start_epoch >= epochs:
+        log.info("backup says all %d epochs are done; nothing left to train", start_epoch)
     started = time.perf_counter()
     try:
         if placement.uses_custom_loop:
@@ -73,7 +79,7 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
                 placement.strategy,
                 inputs.train_ds,
                 inputs.val_ds,
-                epochs=cfg.epochs,
+                epochs=epochs,
                 steps_per_epoch=inputs.steps_per_epoch,
                 initial_epoch=start_epoch,
                 callbacks=callbacks,
@@ -88,7 +94,7 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
             history = model.fit(
                 inputs.train_ds,
                 validation_data=inputs.val_ds,
-                epochs=cfg.epochs,
+                epochs=epochs,
                 initial_epoch=start_epoch,
                 steps_per_epoch=inputs.steps_per_epoch,
                 callbacks=callbacks,
@@ -100,6 +106,7 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - started
+    _log_early_stop(callbacks)
     epochs_run = len(history.history.get("loss", []))
     images = epochs_run * inputs.steps_per_epoch * inputs.batch_size
     return FitOutcome(
@@ -133,8 +140,27 @@ def use_ema_weights(model, callbacks=()) -> bool:
             log.info("EMA weights of epoch %d kept (early stopping's best)", callback.best_epoch + 1)
             return False
     optimizer.finalize_variable_values(model.trainable_variables)
-    log.info("EMA weights swapped into the model (momentum %s)", optimizer.ema_momentum)
+    log.info("EMA weights swapped into the model (momentum %s)", optimizer.ema_momentum, extra={"stage": True})
     return True
+
+
+def _log_early_stop(callbacks) -> None:
+    """Keras' EarlyStopping ends a run silently below verbose=1: say when, why and what was kept."""
+    import keras
+
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.EarlyStopping) and callback.stopped_epoch > 0:
+            restored = ", its weights restored" if callback.restore_best_weights else ""
+            log.info(
+                "early stop after epoch %d: %s did not improve for %d epochs; best %.4f at epoch %d%s",
+                callback.stopped_epoch + 1,
+                callback.monitor,
+                callback.patience,
+                callback.best,
+                callback.best_epoch + 1,
+                restored,
+                extra={"stage": True},  # shown in the default terminal output
+            )
 
 
 def _leave_cluster(model, placement: Placement, run_dir: Path, scratch: Path | None):

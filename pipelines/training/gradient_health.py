@@ -17,33 +17,47 @@ log = logging.getLogger(__name__)
 
 
 def layer_gradient_norms(model, x, y) -> dict[str, float]:
-    """layer path -> L2 norm of d(loss)/d(weights) over that layer's trainable weights.
+    """layer path -> L2 norm of d(loss)/d(weights) over that layer's trainable weights (one measurement)."""
+    return NormProbe(model)(x, y)
+
+
+class NormProbe:
+    """Measures per-layer gradient norms; one traced function per probe, reused for every measurement.
+
+    A new tf.function per call would be traced again each time, and TensorFlow's retracing
+    warning would land in the middle of the progress output.
 
     Inference mode (training=False): measuring must not move batch-norm statistics or draw
     dropout masks, so two measurements of the same weights give the same numbers. Under a
     distribution strategy the gradient is taken in one replica (the same batch on each), since
     mirrored variables can only be differentiated in replica context.
     """
-    variables = model.trainable_variables
 
-    def squared_norms():
+    def __init__(self, model):
+        self.model = model
+        self._squared_norms = tf.function(self._squared_norms_eager)
+
+    def _squared_norms_eager(self, x, y):
+        model = self.model
         with tf.GradientTape() as tape:
             predictions = model(x, training=False)
             loss = tf.cast(_loss(model, x, y, predictions), tf.float32)
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(loss, model.trainable_variables)
         # -1 marks a variable the loss does not depend on (e.g. an unused auxiliary head).
         return tf.stack(
             [tf.constant(-1.0) if g is None else tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in grads]
         )
 
-    strategy = tf.distribute.get_strategy()
-    per_variable = strategy.experimental_local_results(strategy.run(tf.function(squared_norms)))[0].numpy()
-    squares: dict[str, float] = {}
-    for variable, square in zip(variables, per_variable, strict=True):
-        if square >= 0:
-            layer = variable.path.rsplit("/", 1)[0]  # e.g. "mlp/dense1/kernel" -> "mlp/dense1"
-            squares[layer] = squares.get(layer, 0.0) + float(square)
-    return {layer: float(np.sqrt(total)) for layer, total in squares.items()}
+    def __call__(self, x, y) -> dict[str, float]:
+        strategy = tf.distribute.get_strategy()
+        result = strategy.run(self._squared_norms, args=(x, y))
+        per_variable = strategy.experimental_local_results(result)[0].numpy()
+        squares: dict[str, float] = {}
+        for variable, square in zip(self.model.trainable_variables, per_variable, strict=True):
+            if square >= 0:
+                layer = variable.path.rsplit("/", 1)[0]  # e.g. "mlp/dense1/kernel" -> "mlp/dense1"
+                squares[layer] = squares.get(layer, 0.0) + float(square)
+        return {layer: float(np.sqrt(total)) for layer, total in squares.items()}
 
 
 def _loss(model, x, y, predictions):
@@ -72,6 +86,7 @@ class GradientHealth(keras.callbacks.Callback):
         self.records: list[tuple[int, dict[str, float]]] = []
         self.events: list[tuple[int, str, str, float]] = []
         self._epoch = 0
+        self._probe = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -86,7 +101,9 @@ class GradientHealth(keras.callbacks.Callback):
             self._measure((epoch + 1) * self.steps_per_epoch)
 
     def _measure(self, step: int) -> None:
-        norms = layer_gradient_norms(self.model, self.x, self.y)
+        if self._probe is None or self._probe.model is not self.model:
+            self._probe = NormProbe(self.model)
+        norms = self._probe(self.x, self.y)
         self.records.append((step, norms))
         for layer, norm in norms.items():
             kind = None
@@ -100,13 +117,8 @@ class GradientHealth(keras.callbacks.Callback):
                 log.warning(
                     "%s gradient: layer %s has norm %.2e at step %d (threshold %.0e)", kind, layer, norm, step, bound
                 )
-        if self.log_metrics:
-            metrics = {f"grad_norm/{metric_name(layer)}": n for layer, n in norms.items()}
-            values = list(norms.values())
-            if values and values[-1] > 0:
-                # First over last layer: far below 1 means the early layers barely learn.
-                metrics["grad_norm_ratio_first_to_last"] = values[0] / values[-1]
-            self.log_metrics(metrics, step=step)
+        if self.log_metrics and norms:
+            self.log_metrics(summary_metrics(norms), step=step)
 
     def summary(self) -> dict:
         """The report saved with the run: thresholds, every measurement, every warning."""
@@ -118,9 +130,17 @@ class GradientHealth(keras.callbacks.Callback):
         }
 
 
-def metric_name(layer_path: str) -> str:
-    # The outer "<model>_classifier/<model>/" prefix is the same for every layer: drop it.
-    return layer_path.split("/")[-1]
+def summary_metrics(norms: dict[str, float]) -> dict[str, float]:
+    """Three MLflow metrics per measurement; the per-layer norms go to the report's JSON and plot.
+
+    One chart per layer (31 for a VGG) would bury accuracy and loss in the UI's chart view.
+    """
+    values = list(norms.values())
+    metrics = {"grad_norm_min": min(values), "grad_norm_max": max(values)}
+    if values[-1] > 0:
+        # First over last layer: far below 1 means the early layers barely learn.
+        metrics["grad_norm_ratio_first_to_last"] = values[0] / values[-1]
+    return metrics
 
 
 def probe_batch(images, num_classes: int, size: int, seed: int):

@@ -43,11 +43,14 @@ def prepare_inputs(data_cfg, augment_cfg, train_cfg, seed: int, placement, start
     splits = load_splits(data_cfg, seed)
     num_classes = len(splits.class_names)
     log.info(
-        "data: %d train / %d val / %d test, %d classes",
+        "data: %s, %d train / %d val / %d test images of %s, %d classes",
+        data_cfg.path or data_cfg.source,
         len(splits.train),
         len(splits.val),
         len(splits.test),
+        "x".join(str(d) for d in splits.train.images.shape[1:]),
         num_classes,
+        extra={"stage": True},  # the one data line of the default terminal output
     )
     augmenter = build_augmenter(augment_cfg, data_cfg.image_size, seed, channels=data_cfg.channels)
     batch = placement.global_batch_size(train_cfg.batch_size)

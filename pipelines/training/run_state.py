@@ -1,30 +1,25 @@
-"""What a run directory remembers between processes: the backup epoch and the MLflow run id.
+"""What a run directory remembers between processes: the backup (backup.py) and the MLflow run id.
 
 A run killed mid-training (SIGKILL, preemption, a closed laptop) and started again with the same
-command finds the same run directory (named by the config's hash), restores the Keras backup and
+command finds the same run directory (named by the config's hash), restores the backup and
 reopens the same MLflow run, so the metric history continues instead of starting a new run.
+A run whose tracking server died finishes locally and keeps its backup (with a final snapshot);
+the same command again reopens the same MLflow run and uploads what it missed.
 """
 
 import json
 import logging
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
 from data.errors import first_line
+from pipelines.training.disk import as_disk_full
 
 log = logging.getLogger(__name__)
 
 BACKUP_DIR = "backup"
 RUN_FILE = "mlflow_run.json"
-
-
-def resume_epoch(run_dir: Path) -> int:
-    """The epoch a restarted run continues from: 0 unless a backup of an unfinished run exists."""
-    metadata = run_dir / BACKUP_DIR / "training_metadata.json"
-    try:
-        return int(json.loads(metadata.read_text())["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
 
 
 def previous_run_id(mlflow, run_dir: Path) -> str | None:
@@ -45,26 +40,53 @@ def previous_run_id(mlflow, run_dir: Path) -> str | None:
 
 
 @contextmanager
-def tracked_run(mlflow, run_dir: Path, start_epoch: int):
-    """Start (or, after a kill, reopen) the run's MLflow run; on any error end it FAILED with the reason.
+def tracked_run(tracking, run_dir: Path, start_epoch: int, parent_run_id: str | None = None):
+    """Start (or, after a kill or an outage, reopen) the run's MLflow run; on any error end it FAILED.
 
-    The backup directory is left in place on failure, so nothing trained so far is lost.
+    The backup directory is left in place on failure, so nothing trained so far is lost. A
+    tracking server that died during the run (`tracking.lost`) leaves the run RUNNING, to be
+    reopened and completed by the same command. `parent_run_id` nests a new run under a parent
+    (a tuning study's trials); a reopened run keeps its own.
     """
+    mlflow = tracking.mlflow
     run_id = previous_run_id(mlflow, run_dir) if start_epoch else None
-    with mlflow.start_run(run_id=run_id) as run:
-        record = {"run_id": run.info.run_id, "tracking_uri": mlflow.get_tracking_uri()}
-        (run_dir / RUN_FILE).write_text(json.dumps(record, indent=2))
-        if run_id:
-            resumes = int(run.data.tags.get("resume_count", "0")) + 1
-            mlflow.set_tags({"resumed_from_epoch": str(start_epoch), "resume_count": str(resumes)})
-            log.info("resuming MLflow run %s from epoch %d", run_id, start_epoch)
-        try:
-            yield run
-        except BaseException as err:
-            reason = first_line(err)
-            mlflow.set_tags({"failure_reason": reason[:4000], "failure_type": type(err).__name__})
-            mlflow.end_run("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
-            backup = run_dir / BACKUP_DIR
-            kept = f"; backup kept in {backup}" if backup.is_dir() else ""
-            log.error("run %s ended %s: %s%s", run.info.run_id, type(err).__name__, reason, kept)
-            raise
+    run = mlflow.start_run(run_id=run_id, parent_run_id=None if run_id else parent_run_id)
+    record = {"run_id": run.info.run_id, "tracking_uri": mlflow.get_tracking_uri()}
+    (run_dir / RUN_FILE).write_text(json.dumps(record, indent=2))
+    if run_id:
+        resumes = int(run.data.tags.get("resume_count", "0")) + 1
+        tracking.set_tags({"resumed_from_epoch": str(start_epoch), "resume_count": str(resumes)})
+        log.info("resuming MLflow run %s from epoch %d", run_id, start_epoch)
+    try:
+        yield run
+    except BaseException as raised:
+        # A write that failed on a full disk: say so in one line, naming the path.
+        err = as_disk_full(raised, run_dir, 0) or raised
+        reason = first_line(err)
+        tracking.set_tags({"failure_reason": reason[:4000], "failure_type": type(err).__name__})
+        tracking.end_run("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        if not tracking.online:
+            _forget_active_run(mlflow)
+        backup = run_dir / BACKUP_DIR
+        kept = f"; backup kept in {backup}" if backup.is_dir() else ""
+        log.error("run %s ended %s: %s%s", run.info.run_id, type(err).__name__, reason, kept)
+        if err is not raised:
+            raise err from None
+        raise
+    tracking.end_run()
+    if not tracking.online:
+        _forget_active_run(mlflow)
+
+
+def _forget_active_run(mlflow) -> None:
+    """Take the run off MLflow's stack of active runs in this process without telling the server.
+
+    Only needed when tracking is off: `end_run` would otherwise mark the run FINISHED on a server
+    that came back in the meantime, and a FINISHED run is never reopened to upload what it missed.
+    """
+    from mlflow.tracking import fluent
+
+    stack = fluent._active_run_stack.get()
+    if stack:
+        stack.pop()
+    os.environ.pop("MLFLOW_RUN_ID", None)

@@ -35,4 +35,6 @@ class TimeBudget(keras.callbacks.Callback):
         if now - self.started + self.slowest_epoch > self.seconds:
             self.exhausted = True
             self.model.stop_training = True
-            log.info("time budget of %.0f s reached after epoch %d", self.seconds, epoch + 1)
+            log.info(
+                "stopped: time budget of %.0f s reached after epoch %d", self.seconds, epoch + 1, extra={"stage": True}
+            )

@@ -2,12 +2,14 @@
 
 import hashlib
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.config import ExperimentConfig, flatten
+from pipelines.config import ExperimentConfig, run_params
 
 log = logging.getLogger(__name__)
+STAGE = {"stage": True}  # a line the default terminal output shows (app/output.py)
 
 
 @dataclass
@@ -22,6 +24,11 @@ class TrainResult:
     role: str = "chief"  # "worker" for the non-chief processes of a multi-worker run (they log nothing)
     test_note: str = ""  # what the test split is, when not a test/ folder (data.sources)
     final_val_accuracy: float | None = None  # the report's figure when there is no test split
+    best: object = None  # registry.Score: best validation value of train.monitor and its epoch
+    train_seconds: float = 0.0
+    run_name: str = ""
+    untracked: str | None = None  # why the finished run is not (fully) logged: the server died
+    run_dir: str = ""
 
 
 def run_dir_for(cfg: ExperimentConfig) -> Path:
@@ -30,17 +37,25 @@ def run_dir_for(cfg: ExperimentConfig) -> Path:
     return Path(cfg.output_dir) / f"{cfg.dataset_name()}-{cfg.model.name}-{digest}"
 
 
-def run_training(cfg: ExperimentConfig) -> TrainResult:
+def run_training(
+    cfg: ExperimentConfig, overrides=(), backup: str = "latest", parent_run_id: str | None = None, extra_callbacks=()
+) -> TrainResult:
+    """Train, report, log and register one experiment.
+
+    `overrides` (the command line's) name the run; `backup`: "latest", "previous" or "restart"
+    (see training/backup.py). A search passes its study's `parent_run_id` and a pruning callback.
+    """
     from models import inference_model
     from models.optimizers import current_learning_rate
     from models.tta import with_tta
     from pipelines.evaluation.report import write_run_report
     from pipelines.inputs.preprocess import with_preprocessing
     from pipelines.tracking import run_logging
+    from pipelines.tracking.guard import Tracking
     from pipelines.tracking.metrics_callback import MlflowMetrics
-    from pipelines.tracking.registry import validation_score
     from pipelines.tracking.store import setup_mlflow
     from pipelines.training import run_state
+    from pipelines.training.backup import choose_snapshot, write_snapshot
     from pipelines.training.distributed.strategy import build_placement
     from pipelines.training.fit import FitSetup, train_model
     from pipelines.training.prepare import build_compiled_model, prepare_inputs
@@ -49,61 +64,55 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
     placement = build_placement(cfg.runtime)  # first: logical devices must be set before TF uses any
     seed_everything(cfg.seed, cfg.runtime.deterministic)
     run_dir = run_dir_for(cfg)
-    start_epoch = run_state.resume_epoch(run_dir)  # > 0 after a kill: continue, don't start over
+    # A verified backup of an unfinished run: continue, don't start over; a corrupt one raises.
+    snapshot = choose_snapshot(run_dir, backup, may_modify=placement.is_chief)
+    start_epoch = snapshot.epoch if snapshot else 0
 
     # 1. data -> tf.data inputs; 2. the model.
     inputs = prepare_inputs(cfg.data, cfg.augment, cfg.train, cfg.seed, placement, start_epoch)
     network, model = build_compiled_model(cfg.model, cfg.train, cfg.data.normalization, cfg.runtime.jit_compile, inputs)
-    setup = FitSetup(cfg.train, placement, run_dir, start_epoch, cfg.model.task, cfg.runtime.jit_compile)
+    _log_model_and_device(cfg, model, placement)
+    fit_args = (cfg.train, placement, run_dir, start_epoch, cfg.model.task, cfg.runtime.jit_compile, snapshot)
+    setup = FitSetup(*fit_args)
     if not placement.is_chief:
         # Other workers train in lockstep with the chief but write nothing: no MLflow, no files.
         outcome = train_model(model, inputs, setup)
         return TrainResult("", "", float("nan"), float("nan"), outcome.last_epoch, "", None, role="worker")
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    mlflow = setup_mlflow(cfg.tracking.experiment or cfg.dataset_name())
-    with run_state.tracked_run(mlflow, run_dir, start_epoch) as run:
-        mlflow.set_tags(
-            {
-                "model_family": cfg.model.name,
-                "dataset": cfg.dataset_name(),
-                "fingerprint": inputs.splits.fingerprint,
-                # dataset-model-confighash: stable across resumes, readable in the UI's run list.
-                "mlflow.runName": run_dir.name,
-            }
-        )
-        run_logging.log_run_inputs(mlflow, flatten(cfg), cfg.model_dump(mode="json"), inputs, model, placement)
+    tracking = Tracking(setup_mlflow(cfg.tracking.experiment or cfg.dataset_name()))
+    with run_state.tracked_run(tracking, run_dir, start_epoch, parent_run_id) as run:
+        name = run_logging.run_name(cfg, overrides)
+        _log_run_start(tracking, cfg, name, run_dir, inputs, model, placement, start_epoch, run.info.run_id)
 
-        # 3. fit, every epoch logged.
-        metrics_callback = MlflowMetrics(mlflow, lambda: current_learning_rate(model.optimizer))
-        outcome = train_model(model, inputs, setup, extra_callbacks=[metrics_callback], log_metrics=mlflow.log_metrics)
+        # 3. fit, every epoch logged; then the trained state is kept until it is safely logged.
+        metrics_callback = MlflowMetrics(tracking, lambda: current_learning_rate(model.optimizer))
+        callbacks = [metrics_callback, *extra_callbacks]
+        outcome = train_model(model, inputs, setup, extra_callbacks=callbacks, log_metrics=tracking.log_metrics)
         model = outcome.model  # multi-worker: the chief's plain copy
+        write_snapshot(model, run_dir / "backup", outcome.last_epoch, complete=True)
 
-        # 4. the test report (confusion matrix, curves, ...) and the validation score champions are chosen by.
-        test = write_run_report(
-            model, inputs.splits, run_dir, outcome, cfg.train.misclassified_examples, tta=cfg.evaluate.tta
-        )
-        mlflow.log_metrics(test)
-        mlflow.log_metrics(
-            {"train_seconds": outcome.train_seconds, "train_images_per_second": outcome.images_per_second}
-        )
-        score = validation_score(mlflow.MlflowClient(), run.info.run_id, cfg.train.monitor)
-        if score:
-            mlflow.log_metric(score.metric, score.value)
-        mlflow.log_artifacts(str(run_dir / "reports"), "reports")
-
-        # 5. the served model: main output only (no auxiliary classifiers), raw pixels in; then the registry.
+        # 4. the test report (confusion matrix, curves, ...); 5. the served model: main output only
+        # (no auxiliary classifiers), raw pixels in. Both written locally first, then logged.
         # With evaluate.tta the averaging is part of the saved file: the served answer is what the report measured.
+        test = write_run_report(
+            model,
+            inputs.splits,
+            run_dir,
+            outcome,
+            cfg.train.misclassified_examples,
+            run_name=name,
+            tta=cfg.evaluate.tta,
+        )
         served = with_tta(
             with_preprocessing(inference_model(network), cfg.data.normalization, inputs.mean, inputs.std),
             cfg.evaluate.tta,
         )
-        info = run_logging.export_served_model(mlflow, served, cfg.data, inputs, run_dir, tta=cfg.evaluate.tta)
-        registered = run_logging.register_served_model(
-            mlflow, info.model_uri, cfg.tracking, f"{cfg.dataset_name()}-classifier", score
-        )
+        run_logging.save_served_model(served, cfg.data, inputs, run_dir, tta=cfg.evaluate.tta)
+        example = (inputs.splits.test if len(inputs.splits.test) else inputs.splits.val).images[0]  # test_fraction=0
+        logged = tracking.call("log the model", _log_outputs, tracking.mlflow, cfg, run_dir, outcome, test, example)
 
-    return TrainResult(
+    result = TrainResult(
         run_id=run.info.run_id,
         experiment_id=run.info.experiment_id,
         test_accuracy=float(test.get("test_accuracy", float("nan"))),
@@ -111,6 +120,75 @@ def run_training(cfg: ExperimentConfig) -> TrainResult:
         test_note=inputs.splits.test_note,
         final_val_accuracy=test.get("final_val_accuracy"),
         epochs=outcome.last_epoch,
-        model_uri=info.model_uri,
-        registered=registered,
+        model_uri="",
+        registered=None,
+        train_seconds=outcome.train_seconds,
+        run_name=name,
+        run_dir=str(run_dir),
+    )
+    if logged is None or not tracking.online:  # the server died, at the latest while ending the run
+        result.untracked = tracking.lost
+        return result
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)  # the model is logged: the backup has served
+    result.model_uri, result.registered, result.best = logged
+    return result
+
+
+def _log_run_start(tracking, cfg, name, run_dir, inputs, model, placement, start_epoch, run_id) -> None:  # noqa: PLR0913 - the run's pieces, each logged
+    """Tags, params and inputs of the run; after a tracking outage, the epochs the server missed."""
+    from pipelines.tracking import run_logging
+
+    tracking.set_tags(
+        {
+            "model_family": cfg.model.name,
+            "dataset": cfg.dataset_name(),
+            "fingerprint": inputs.splits.fingerprint,
+            # What sets the run apart, in the UI's run list; the hash names its output folder.
+            "mlflow.runName": name,
+            "config_hash": run_dir.name,
+        }
+    )
+    tracking.call("log inputs", run_logging.log_run_inputs, tracking.mlflow, run_params(cfg),
+                  cfg.model_dump(mode="json"), inputs, model, placement)  # fmt: skip
+    if start_epoch:  # epochs a dead server missed, from history.csv
+        tracking.call("log missed epochs", run_logging.log_missed_epochs, tracking.mlflow, run_id,
+                      run_dir / "history.csv")  # fmt: skip
+
+
+def _log_outputs(mlflow, cfg: ExperimentConfig, run_dir: Path, outcome, test: dict, example_image):
+    """Test metrics, the validation score, reports, the served model, the registry: (model URI, registered, score)."""
+    from pipelines.tracking import run_logging
+    from pipelines.tracking.registry import validation_score
+
+    mlflow.log_metrics(test)
+    if outcome.epochs_run:  # a process that only uploads a finished run has no timing of its own
+        mlflow.log_metrics(
+            {"train_seconds": outcome.train_seconds, "train_images_per_second": outcome.images_per_second}
+        )
+    run_id = mlflow.active_run().info.run_id
+    score = validation_score(mlflow.MlflowClient(), run_id, cfg.train.monitor)
+    if score:
+        mlflow.log_metrics({score.metric: score.value, "best_epoch": score.epoch})
+    mlflow.log_artifacts(str(run_dir / "reports"), "reports")
+    info = run_logging.export_served_model(mlflow, run_dir, example_image)
+    registered = run_logging.register_served_model(
+        mlflow, info.model_uri, cfg.tracking, f"{cfg.dataset_name()}-classifier", score
+    )
+    return info.model_uri, registered, score
+
+
+def _log_model_and_device(cfg: ExperimentConfig, model, placement) -> None:
+    from models.config import family_fields
+
+    own = ", ".join(f"{f}={getattr(cfg.model, f)}" for f in family_fields(cfg.model.name))
+    log.info("model: %s (%s), %s parameters", cfg.model.name, own, f"{model.count_params():,}", extra=STAGE)
+    device = placement.describe()
+    log.info(
+        "device: %s, %d replica(s) x %d worker(s), %s (strategy %s)",
+        device["device"],
+        device["num_replicas"],
+        device["num_workers"],
+        device["precision"],
+        device["strategy"],
+        extra=STAGE,
     )

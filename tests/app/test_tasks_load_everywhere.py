@@ -40,6 +40,7 @@ def test_a_model_of_each_task_loads_in_every_loader(task, two_digit_folder, tmp_
     trained = train(
         uri, tmp_path / "out", f"model.task={task}", "data.source=folder", f"data.path={two_digit_folder}",
         "model.hidden_units=[16]", "augment.preset=none", "tracking.registered_model=zeros-ones",
+        "train.epochs=5", "train.optimizer.learning_rate=0.01",  # 0 vs 1 is easy: well above chance
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]
     run_id = run_id_of(trained.stdout)
@@ -51,7 +52,7 @@ def test_a_model_of_each_task_loads_in_every_loader(task, two_digit_folder, tmp_
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["num_images"] == 120
-    assert metrics["accuracy"] > 0.5
+    assert metrics["accuracy"] > 0.8
     assert "top_k_accuracy" not in metrics  # 2 classes: no top-k metric anywhere
 
     predicted = run_cli(app_command("predict", "--model", model_uri, str(two_digit_folder / "1")), env=env)

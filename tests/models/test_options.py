@@ -58,7 +58,11 @@ def test_leaky_relu_slope_and_prelu_init_come_from_config():
     assert np.allclose(alpha, 0.25)
 
 
-@pytest.mark.parametrize("initializer", INITIALIZERS)
+# The variance-scaling family; zeros and the small random normal are the lesson's bad examples (below).
+VARIANCE_SCALING = [name for name, keras_name in INITIALIZERS.items() if keras_name not in ("zeros", "random_normal")]
+
+
+@pytest.mark.parametrize("initializer", VARIANCE_SCALING)
 def test_every_initializer_builds_trains_and_has_the_named_variance(initializer):
     # A wide first layer: fan_in 1024, fan_out 256, so the sample std is close to the theory.
     cfg = ModelConfig(hidden_units=[256], initializer=initializer, batch_norm=False, dropout=0.0)
@@ -74,6 +78,13 @@ def test_every_initializer_builds_trains_and_has_the_named_variance(initializer)
     logs, changed = _fit_one_step(model, *batch(shape=(32, 32, 1)))
     assert np.isfinite(logs["loss"])
     assert all(changed)
+
+
+@pytest.mark.parametrize(("initializer", "std"), [("zeros", 0.0), ("random_normal", 0.05)])
+def test_lesson_initializers_zeros_and_small_random_normal(initializer, std):
+    cfg = ModelConfig(hidden_units=[256], initializer=initializer, batch_norm=False, dropout=0.0)
+    kernel = build_model(cfg, (32, 32, 1), 5).get_layer("dense1").kernel.numpy()
+    assert kernel.std() == pytest.approx(std, abs=0.002)
 
 
 @pytest.mark.parametrize("name", ["mlp", "vgg", "inception"])

@@ -7,26 +7,27 @@ import numpy as np
 import pytest
 
 from pipelines.config.train import TrainConfig
+from pipelines.training.backup import RunBackup
 from pipelines.training.callbacks import (
     LearningRateInLogs,
     NonFiniteLossError,
     RaiseOnNaN,
     ResumeMonitorState,
-    WorkerBackup,
     build_callbacks,
     progress_verbosity,
     read_history,
 )
+from pipelines.training.disk import DiskSpaceCheck
 
 
 def test_default_callbacks_in_a_safe_order(tmp_path):
     callbacks = build_callbacks(TrainConfig(reduce_lr_patience=3, tensorboard=True), tmp_path)
     kinds = [type(c) for c in callbacks]
-    assert kinds[:3] == [LearningRateInLogs, RaiseOnNaN, keras.callbacks.CSVLogger]
+    assert kinds[:4] == [DiskSpaceCheck, LearningRateInLogs, RaiseOnNaN, keras.callbacks.CSVLogger]
     for kind in (keras.callbacks.ModelCheckpoint, keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau):
         assert kind in kinds
     assert keras.callbacks.TensorBoard in kinds
-    assert kinds[-1] is keras.callbacks.BackupAndRestore  # written after everything else of the epoch
+    assert kinds[-1] is RunBackup  # written after everything else of the epoch
     stopping = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
     assert stopping.restore_best_weights
     assert stopping.monitor == "val_accuracy"
@@ -40,13 +41,13 @@ def test_val_loss_is_minimized_and_switches_are_honoured(tmp_path):
     assert not any(isinstance(c, keras.callbacks.EarlyStopping | keras.callbacks.ReduceLROnPlateau) for c in callbacks)
 
 
-def test_workers_write_into_scratch_and_restore_from_the_chief(tmp_path):
+def test_workers_write_into_scratch(tmp_path):
     callbacks = build_callbacks(TrainConfig(), tmp_path / "run", scratch_dir=tmp_path / "scratch")
     csv_logger = next(c for c in callbacks if isinstance(c, keras.callbacks.CSVLogger))
     assert str(tmp_path / "scratch") in csv_logger.filename
     backup = callbacks[-1]
-    assert isinstance(backup, WorkerBackup)
-    assert backup.backup_dir == str(tmp_path / "run" / "backup")
+    assert isinstance(backup, RunBackup)
+    assert backup.backup_dir == tmp_path / "scratch" / "backup"  # the chief's snapshot is restored, never written
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf])

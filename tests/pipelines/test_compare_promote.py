@@ -46,6 +46,15 @@ def test_compare_sorts_runs_and_logs_the_plot(trained):
     with using_store(trained["uri"]) as mlflow:
         table = compare_runs(mlflow, "digits", "val_accuracy")
         assert table["run_id"].tolist() == [trained["good"], trained["weak"]]
+        # The best epoch's value and epoch (what the champion uses), not the last epoch's.
+        good = client(trained["uri"]).get_run(trained["good"]).data.metrics
+        assert table.at[0, "best_val_accuracy"] == pytest.approx(good["best_val_accuracy"])
+        assert table.at[0, "best_epoch"] == good["best_epoch"]
+        assert table["architecture"].tolist() == [
+            "hidden_units=[64] input_dropout=0.0",
+            "hidden_units=[2] input_dropout=0.0",
+        ]
+        assert table.at[1, "run_name"].startswith("mlp [2] adam lr=0.0001")  # what sets it apart
         with pytest.raises(ValueError, match="not one of"):
             compare_runs(mlflow, "digits", "accuracy_typo")
         out = run_cli(app_command("compare", "--sort-by", "train_seconds"), env=trained["env"], timeout=120)
@@ -58,7 +67,7 @@ def test_compare_sorts_runs_and_logs_the_plot(trained):
         )
         assert len(comparison) == 1
         png = mlflow.artifacts.download_artifacts(f"runs:/{comparison[0].info.run_id}/comparison/comparison.png")
-        assert Image.open(png).size[0] > 400
+        assert Image.open(png).size[0] >= 1200  # wide enough for run names beside the bars
         assert len(compare_runs(mlflow, "digits")) == 2  # the comparison run is not a training run
 
 

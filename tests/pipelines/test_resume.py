@@ -1,14 +1,11 @@
 """Kill -9 mid-training, run the same command again: the same MLflow run continues and FINISHES."""
 
-import json
-import signal
 import subprocess
-import time
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.helpers import all_runs, client, run_cli, train_command
+from tests.helpers import all_runs, client, run_cli, train_command, wait_for_backup
 
 EPOCHS = 10
 
@@ -19,7 +16,7 @@ def test_sigkill_then_same_command_resumes_the_same_run(mlflow_store, tmp_path):
         f"train.epochs={EPOCHS}", "train.early_stopping_patience=null", f"output_dir={tmp_path / 'out'}"
     )
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    killed_after = _kill_after_backup(first, tmp_path / "out", min_epoch=2)
+    killed_after = wait_for_backup(first, tmp_path / "out", min_epoch=2)
     assert 2 <= killed_after < EPOCHS
 
     (run_before,) = all_runs(mlflow_store)
@@ -39,21 +36,3 @@ def test_sigkill_then_same_command_resumes_the_same_run(mlflow_store, tmp_path):
     assert "Epoch 1/" not in second.stdout
     (run_dir,) = (tmp_path / "out").iterdir()
     assert not (run_dir / "backup").exists()  # a finished run needs no backup
-
-
-def _kill_after_backup(process: subprocess.Popen, out_dir, min_epoch: int) -> int:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "training ended before it could be killed"
-        for metadata in out_dir.glob("*/backup/training_metadata.json"):
-            try:
-                epoch = json.loads(metadata.read_text())["epoch"]
-            except (ValueError, KeyError, OSError):
-                continue
-            if epoch >= min_epoch:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-                return epoch
-        time.sleep(0.05)
-    process.kill()
-    raise AssertionError("no backup appeared in time")

@@ -23,7 +23,15 @@ def test_training_against_a_real_tracking_server(tmp_path):
             assert tags["model_family"] == "mlp"
             assert tags["dataset"] == "digits"
             assert len(tags["fingerprint"]) >= 8
-            assert tags["mlflow.runName"].startswith("digits-mlp-")
+            # Named by what sets it apart (family, its layers, optimizer, overrides); the hash is a tag.
+            name = tags["mlflow.runName"]  # e.g. "mlp [512, 256] adam lr=0.002 epochs=1"
+            assert name.startswith("mlp ["), name
+            assert name.endswith(" epochs=1"), name
+            assert tags["config_hash"].startswith("digits-mlp-")
+            # Only the MLP's own model fields are params: no other family's (vgg_depth, inception_*).
+            params = run.data.params
+            assert params["model.hidden_units"].startswith("[")
+            assert not [p for p in params if p.startswith(("model.vgg_", "model.inception_", "model.aux_"))]
             assert len(client.get_metric_history(run_id, "val_accuracy")) == 1
             # Artifacts went through the server (proxied), not to a local path.
             assert run.info.artifact_uri.startswith("mlflow-artifacts:")
