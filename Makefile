@@ -87,7 +87,7 @@ train-inception: $(STAMP) ## train the Inception-style family on DATA and log it
 train-all: train-mlp train-vgg train-inception ## all three families on the same DATA, then compare them
 	$(PY) -m app compare --data "$(DATA)"
 
-bench-accuracy: $(STAMP) ## flowers time-to-accuracy: TF tutorial recipe vs our 3 families, 10 min each (~45 min)
+bench-accuracy: $(STAMP) ## time-to-accuracy, 3 regimes (flowers 10 min, 40/class 3 min, binary 3 min): recipe anchor vs our families, TTA, matmul share (~75 min)
 	$(PY) -m bench.accuracy $(ARGS)
 
 .PHONY: evaluate gradient-demo

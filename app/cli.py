@@ -128,7 +128,8 @@ def resolve_config_args(args) -> tuple[str | None, list[str]]:
 
         if config:
             raise ValueError(f"give either a config file ('{config}') or --family, not both")
-        config, chosen = config_for(args.family, args.data)
+        budget = next((o.split("=", 1)[1] for o in overrides if o.startswith("train.time_budget_minutes=")), None)
+        config, chosen = config_for(args.family, args.data, float(budget) if budget not in (None, "null") else None)
         overrides = [*chosen, *overrides]
     elif args.data:
         raise ValueError("--data needs --family (or set data.* keys as overrides)")

@@ -1,8 +1,9 @@
 """Turn `--family vgg --data X` into a shipped config and overrides (the Makefile's DATA=).
 
 X is `digits` (default), a folder of class sub-folders, a Keras dataset name (mnist,
-fashion_mnist, cifar10, cifar100) or `tfds:NAME`. Photo folders use the flowers configs,
-tuned for ~128-px photos; small built-in sets use the digits configs at 32 px.
+fashion_mnist, cifar10, cifar100) or `tfds:NAME`. Photo folders use the flowers configs with
+image size, epochs and class weights chosen from the folder and the time budget
+(app/folder_defaults.py); small built-in sets use the digits configs at 32 px.
 """
 
 from pathlib import Path
@@ -12,7 +13,7 @@ from pipelines.config import CONFIG_DIR
 KERAS_DATASETS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "cifar100": 3}  # name -> channels
 
 
-def config_for(family: str, data: str | None) -> tuple[Path, list[str]]:
+def config_for(family: str, data: str | None, budget_minutes: float | None = None) -> tuple[Path, list[str]]:
     from models.registry import family_names
 
     if family not in family_names():
@@ -20,7 +21,14 @@ def config_for(family: str, data: str | None) -> tuple[Path, list[str]]:
     if not data or data == "digits":
         return CONFIG_DIR / f"digits_{family}.yaml", []
     if Path(data).expanduser().is_dir():
-        return CONFIG_DIR / f"flowers_{family}.yaml", [f"data.path={Path(data).expanduser().resolve()}"]
+        from app.folder_defaults import folder_overrides
+
+        root = Path(data).expanduser().resolve()
+        # The flowers config of the family, re-sized to this folder and budget (app/folder_defaults.py).
+        return CONFIG_DIR / f"flowers_{family}.yaml", [
+            f"data.path={root}",
+            *folder_overrides(family, root, budget_minutes),
+        ]
     if data in KERAS_DATASETS:
         size = 32 if family != "mlp" or data.startswith("cifar") else 28
         return CONFIG_DIR / f"digits_{family}.yaml", _builtin("keras", data, KERAS_DATASETS[data], size)

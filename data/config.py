@@ -32,7 +32,8 @@ class DataConfig(BaseModel):
     resize: Literal["stretch", "center_crop", "pad"] = "stretch"
     normalization: Literal["scale", "standardize"] = "scale"
     val_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
-    test_fraction: float = Field(default=0.2, gt=0.0, lt=0.5)
+    # 0: no test split (tiny sets); the run's report then scores the validation split.
+    test_fraction: float = Field(default=0.2, ge=0.0, lt=0.5)
     # At most this many images per class (a seeded stratified sample): quick experiments on big sets.
     max_images_per_class: int | None = Field(default=None, ge=3)
     # memory: decode every run; disk: keep the decoded arrays in cache_dir, keyed by the dataset

@@ -40,6 +40,8 @@ class Splits:
     fingerprint: str
     # (path, reason) for each file that could not be used; listed, never silently dropped.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # One line saying what the test split is when it is not a test/ folder the user made ("" if it is).
+    test_note: str = ""
 
     def manifest(self) -> list[tuple[str, str, str]]:
         """(id, split, class name) rows, saved with the run so the split can be audited."""

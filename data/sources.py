@@ -44,18 +44,28 @@ def split_loaded(loaded: Loaded, cfg: DataConfig, seed: int) -> Splits:
     parts = dict(loaded.parts)
     if cfg.max_images_per_class:
         parts = {k: cap_per_class(v, len(names), cfg.max_images_per_class, seed) for k, v in parts.items()}
+    note = "" if cfg.test_fraction else "no test split (data.test_fraction=0): the report scores the validation split"
     if "all" in parts:
         train, val, test = stratified_split(parts["all"], names, cfg.val_fraction, cfg.test_fraction, seed)
     else:
         train = parts["train"]
         test = parts.get("test")
         if test is None:
+            before = len(train)
             train, test = split_off(train, names, cfg.test_fraction, seed, "test")
+            if cfg.test_fraction:
+                note = (
+                    f"no test/ folder: the test split is {len(test)} of the {before} train/ images "
+                    f"(data.test_fraction={cfg.test_fraction}, stratified, seed {seed}), not trained on; "
+                    "data.test_fraction=0 trains on all of train/ and reports validation only"
+                )
         val = parts.get("val")
         if val is None:
             train, val = split_off(train, names, cfg.val_fraction, seed + 1, "val")
         _check_all_classes(train, names)
-    return Splits(train, val, test, names, loaded.fingerprint, loaded.skipped)
+    if note:
+        log.warning("%s", note)
+    return Splits(train, val, test, names, loaded.fingerprint, loaded.skipped, test_note=note)
 
 
 def _check_all_classes(train, names: list[str]) -> None:

@@ -18,7 +18,7 @@ def stratified_split(
     for label, name in enumerate(class_names):
         members = np.flatnonzero(images.labels == label)
         n_test, n_val = _counts(len(members), (test_fraction, val_fraction))
-        if min(n_test, n_val) < 1 or len(members) - n_test - n_val < 1:
+        if n_val < 1 or (test_fraction and n_test < 1) or len(members) - n_test - n_val < 1:
             needed = _smallest_class(val_fraction, test_fraction)
             raise ValueError(
                 f"class '{name}' has {len(members)} image(s), too few for the split "
@@ -35,6 +35,8 @@ def stratified_split(
 
 def split_off(images: ImageSet, class_names: list[str], fraction: float, seed: int, what: str):
     """(rest, part): a stratified `fraction` of `images` split off as `what` (e.g. "val")."""
+    if fraction == 0:
+        return images, images.take(np.zeros(0, dtype=np.int64))
     rng = np.random.default_rng(seed)
     rest, part = [], []
     for label, name in enumerate(class_names):
@@ -65,7 +67,8 @@ def _counts(size: int, fractions: tuple[float, ...]) -> tuple[int, ...]:
 
 
 def _smallest_class(*fractions: float) -> int:
-    """The smallest class size that leaves >= 1 image in every split."""
+    """The smallest class size that leaves >= 1 image in every split (a fraction of 0: no split)."""
+    fractions = tuple(f for f in fractions if f > 0)
     for size in range(2, 10_000):
         counts = _counts(size, fractions)
         if min(counts) >= 1 and size - sum(counts) >= 1:

@@ -6,6 +6,7 @@ All layers here are built-in Keras layers or registered serializable ones: the s
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from models.config import INITIALIZERS
@@ -60,6 +61,36 @@ def build_initializer(cfg) -> str:
     return INITIALIZERS[cfg.initializer]
 
 
+@keras.saving.register_keras_serializable(package="imgclf")
+class Dirac(keras.initializers.Initializer):
+    """Identity ("dirac") conv kernel on the first min(in, out) output channels, `base` for the rest.
+
+    A conv initialized so passes its input through unchanged (airbench, after torch.nn.init.dirac_):
+    a deep plain VGG then starts close to a shallow one and trains faster. Where in == out channels
+    the whole kernel is the identity; where out > in the extra channels get the usual init.
+    """
+
+    def __init__(self, base: str = "he_normal"):
+        self.base = base
+
+    def __call__(self, shape, dtype=None):
+        kernel = np.array(keras.ops.convert_to_numpy(keras.initializers.get(self.base)(shape, dtype=dtype)))
+        kh, kw, cin, cout = shape
+        identity = min(cin, cout)
+        kernel[..., :identity] = 0.0
+        kernel[kh // 2, kw // 2, np.arange(identity), np.arange(identity)] = 1.0
+        return keras.ops.convert_to_tensor(kernel, dtype=dtype)
+
+    def get_config(self):
+        return {"base": self.base}
+
+
+def conv_initializer(cfg, kernel_size: int, strides: int):
+    if cfg.dirac_init and kernel_size == 3 and strides == 1:
+        return Dirac(build_initializer(cfg))
+    return build_initializer(cfg)
+
+
 def build_regularizer(cfg) -> keras.regularizers.Regularizer | None:
     """L1 and/or L2 penalty on kernels, added to the loss (coupled; see the optimizer for decoupled decay)."""
     if not (cfg.l1 or cfg.l2):
@@ -104,7 +135,7 @@ def conv_block(x, filters: int, kernel_size: int, cfg, name: str, strides: int =
         strides=strides,
         padding="same",
         use_bias=not cfg.batch_norm,
-        kernel_initializer=build_initializer(cfg),
+        kernel_initializer=conv_initializer(cfg, kernel_size, strides),
         kernel_regularizer=build_regularizer(cfg),
         name=name,
     )(x)

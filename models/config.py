@@ -32,7 +32,7 @@ ACTIVATIONS = (
 TASKS = ("multiclass", "binary", "multilabel")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 # `constant` keeps the learning rate a plain float, the only form ReduceLROnPlateau can change.
-SCHEDULES = ("constant", "step", "exponential", "cosine")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "onecycle")
 # Course names -> Keras names. Xavier is Glorot; plain `he` / `lecun` mean their normal variant.
 INITIALIZERS = {
     "glorot_uniform": "glorot_uniform",
@@ -68,6 +68,14 @@ class ModelConfig(BaseModel):
     l1: float = Field(default=0.0, ge=0.0, description="L1 penalty on every kernel")
     l2: float = Field(default=0.0, ge=0.0, description="L2 penalty on every kernel (coupled weight decay)")
     width_multiplier: float = Field(default=1.0, gt=0.0, le=4.0, description="scales conv and head widths")
+    # Convolutional families (VGG, Inception): the fast-training recipe of airbench / hlb-CIFAR10.
+    whiten_patch_size: Literal[0, 2, 3] = Field(
+        default=0, description="0: off; k: frozen k x k patch-whitening first layer fitted on training images"
+    )
+    whiten_eps: float = Field(default=5e-4, gt=0.0, description="added to each eigenvalue before 1/sqrt")
+    dirac_init: bool = Field(
+        default=False, description="3x3 stride-1 convs start as identity on their first min(in, out) channels"
+    )
 
     # Family-specific fields carry `family` metadata (see family_fields): runs log and `compare`
     # shows only their own family's, so an MLP run has no vgg_depth and a VGG row no hidden_units.
@@ -147,18 +155,31 @@ class OptimizerConfig(BaseModel):
     # Decoupled weight decay (Loshchilov & Hutter): w <- w - lr * wd * w, applied by the optimizer,
     # not through the loss. None: the optimizer's own default (AdamW 0.004, the others none).
     weight_decay: float | None = Field(default=None, ge=0.0, lt=1.0)
+    # onecycle: linear ramp from 0.2 x lr up to lr over `warmup_epochs` (0: the first 25% of the run),
+    # then linear down to 0.07 x lr at the last step (airbench's triangular schedule).
     schedule: Literal[SCHEDULES] = "constant"
-    warmup_epochs: float = Field(default=0.0, ge=0.0, description="linear warmup (cosine schedule only)")
+    warmup_epochs: float = Field(default=0.0, ge=0.0, description="linear warmup (cosine and onecycle)")
     decay_rate: float = Field(default=0.5, gt=0.0, le=1.0, description="step / exponential decay factor")
     decay_epochs: float = Field(default=10.0, gt=0.0, description="epochs per decay step")
     clipnorm: float | None = Field(default=None, gt=0.0, description="clip each gradient tensor's norm")
     clipvalue: float | None = Field(default=None, gt=0.0, description="clip each gradient element")
     global_clipnorm: float | None = Field(default=None, gt=0.0, description="clip the norm of all gradients")
+    # SGD family only: batch-norm offsets (beta) learn `bias_lr_scale` times faster (airbench: 64).
+    bias_lr_scale: float = Field(default=1.0, gt=0.0, le=1000.0)
+    # Exponential moving average of the weights (Keras `use_ema`). The average is swapped into the
+    # model when training ends, so the report and the served model use it. With
+    # `ema_overwrite_every_n_steps` it is also copied into the weights every N steps during
+    # training (lookahead-like: training continues from the average).
+    ema: bool = False
+    ema_momentum: float = Field(default=0.99, ge=0.0, lt=1.0)
+    ema_overwrite_every_n_steps: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> "OptimizerConfig":
-        if self.warmup_epochs and self.schedule != "cosine":
-            raise ValueError(f"warmup_epochs works with schedule 'cosine' only, not '{self.schedule}'")
+        if self.warmup_epochs and self.schedule not in ("cosine", "onecycle"):
+            raise ValueError(f"warmup_epochs works with schedules 'cosine' and 'onecycle', not '{self.schedule}'")
+        if self.bias_lr_scale != 1.0 and self.name not in ("sgd", "momentum", "nesterov"):
+            raise ValueError(f"bias_lr_scale works with sgd, momentum and nesterov only, not '{self.name}'")
         clipping = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(self, k)]
         if len(clipping) > 1:
             raise ValueError(f"set one of clipnorm, clipvalue, global_clipnorm, not {' and '.join(clipping)}")

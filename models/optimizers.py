@@ -20,11 +20,20 @@ def build_optimizer(cfg, steps_per_epoch: int, epochs: int) -> keras.optimizers.
     kwargs = {k: getattr(cfg, k) for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(cfg, k)}
     if cfg.weight_decay is not None:
         kwargs["weight_decay"] = cfg.weight_decay
+    if cfg.ema:
+        every = cfg.ema_overwrite_every_n_steps
+        kwargs.update(use_ema=True, ema_momentum=cfg.ema_momentum, ema_overwrite_frequency=every)
+    # SGD family: ScaledBiasSGD when batch-norm offsets get their own learning-rate scale.
+    sgd, sgd_kwargs = (
+        (ScaledBiasSGD, {"bias_lr_scale": cfg.bias_lr_scale})
+        if cfg.bias_lr_scale != 1.0
+        else (keras.optimizers.SGD, {})
+    )
     # cfg.name is one of models.config.OPTIMIZERS (validated): every name has its line here.
     optimizer = {
-        "sgd": lambda: keras.optimizers.SGD(lr, **kwargs),
-        "momentum": lambda: keras.optimizers.SGD(lr, momentum=cfg.momentum, **kwargs),
-        "nesterov": lambda: keras.optimizers.SGD(lr, momentum=cfg.momentum, nesterov=True, **kwargs),
+        "sgd": lambda: sgd(lr, **sgd_kwargs, **kwargs),
+        "momentum": lambda: sgd(lr, momentum=cfg.momentum, **sgd_kwargs, **kwargs),
+        "nesterov": lambda: sgd(lr, momentum=cfg.momentum, nesterov=True, **sgd_kwargs, **kwargs),
         "adagrad": lambda: keras.optimizers.Adagrad(lr, **kwargs),
         "rmsprop": lambda: keras.optimizers.RMSprop(lr, **kwargs),
         "adam": lambda: keras.optimizers.Adam(lr, **kwargs),
@@ -57,9 +66,73 @@ def build_schedule(cfg, steps_per_epoch: int, epochs: int):
             warmup_target=cfg.learning_rate if warmup else None,
             warmup_steps=warmup,
         ),
+        "onecycle": lambda: OneCycle(cfg.learning_rate, total, warmup or max(1, total // 4)),
     }[cfg.schedule]()
+
+
+def warmup_epochs(cfg, epochs: int) -> float:
+    """How many epochs the schedule spends ramping up (the onecycle default: a quarter of the run)."""
+    if cfg.schedule == "onecycle":
+        return cfg.warmup_epochs or epochs / 4
+    return cfg.warmup_epochs if cfg.schedule == "cosine" else 0.0
 
 
 def current_learning_rate(optimizer) -> float:
     # Keras 3 evaluates the schedule at the optimizer's current iteration here.
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+@keras.saving.register_keras_serializable(package="imgclf")
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """Triangular one-cycle schedule: start x peak -> peak (linear, `warmup_steps`) -> end x peak at `total_steps`.
+
+    airbench's shape (0.2 -> 1 over 23% of the run -> 0.07): a short ramp lets the high learning
+    rate of a BN network arrive safely, the long linear descent does the fine fitting.
+    """
+
+    def __init__(self, peak: float, total_steps: int, warmup_steps: int, start: float = 0.2, end: float = 0.07):
+        self.peak, self.total_steps, self.warmup_steps = float(peak), int(total_steps), int(warmup_steps)
+        self.start, self.end = float(start), float(end)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        up = self.start + (1.0 - self.start) * step / max(1, self.warmup_steps)
+        down_frac = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+        down = 1.0 + (self.end - 1.0) * keras.ops.minimum(down_frac, 1.0)
+        return self.peak * keras.ops.where(step < self.warmup_steps, up, down)
+
+    def get_config(self):
+        return {
+            "peak": self.peak,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "start": self.start,
+            "end": self.end,
+        }
+
+
+@keras.saving.register_keras_serializable(package="imgclf")
+class ScaledBiasSGD(keras.optimizers.SGD):
+    """SGD whose batch-norm offsets (beta) take `bias_lr_scale` times larger steps (airbench's bias_scaler).
+
+    Keras 3 has no per-variable learning rates, but `update_step` receives the learning rate per
+    variable, so the scale is applied there. Weight decay is unaffected (betas are not decayed).
+    """
+
+    def __init__(self, *args, bias_lr_scale: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bias_lr_scale = float(bias_lr_scale)
+        self._scaled = set()
+
+    def build(self, variables):
+        super().build(variables)
+        # Indices, not names: under TensorFlow update_step sees the backing tf.Variable.
+        self._scaled = {self._get_variable_index(v) for v in variables if v.path.split("/")[-1] == "beta"}
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._get_variable_index(variable) in self._scaled:
+            learning_rate = learning_rate * self.bias_lr_scale
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "bias_lr_scale": self.bias_lr_scale}

@@ -9,7 +9,15 @@ multi-worker hand-over) goes through here, so none of them can forget one.
 import importlib
 
 # Every module of models/ that defines a `@keras.saving.register_keras_serializable` object.
-CUSTOM_OBJECT_MODULES = ("models.auxiliary", "models.blocks", "models.heads", "models.losses")
+CUSTOM_OBJECT_MODULES = (
+    "models.auxiliary",
+    "models.blocks",
+    "models.heads",
+    "models.losses",
+    "models.optimizers",
+    "models.tta",
+    "models.whitening",
+)
 
 
 def load_keras_model(path, compile: bool = False):

@@ -47,3 +47,25 @@ def test_train_command_logs_a_finished_run_with_a_loadable_model(mlflow_store, t
     assert probabilities.shape == (len(example), 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     assert predictions["label"][0] in [str(d) for d in range(10)]
+
+
+@pytest.mark.slow
+def test_flip_tta_and_ema_reach_the_report_and_the_served_model(mlflow_store, tmp_path):
+    """What the served model answers is what the report measured: the TTA averaging is in the served file."""
+    overrides = ("train.epochs=2", "evaluate.tta=flip", "train.optimizer.ema=true", "tracking.register_model=false")
+    out = run_cli(app_command("train", *overrides, f"output_dir={tmp_path / 'outputs'}"), timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_id = out.stdout.split("run id:")[1].split()[0]
+
+    import mlflow
+
+    from tests.helpers import client as client_for
+
+    metrics = client_for(mlflow_store).get_run(run_id).data.metrics
+    assert {"test_accuracy", "test_accuracy_no_tta"} <= set(metrics)
+    served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    keras_model = served.unwrap_python_model().model
+    assert keras_model.get_layer("mirror") is not None  # the averaging travels with the model
+    assert "EMA weights swapped into the model" in out.stderr
+    meta = mlflow.artifacts.load_dict(f"runs:/{run_id}/model/artifacts/serving_meta.json")
+    assert meta["tta"] == "flip"

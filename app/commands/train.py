@@ -33,8 +33,13 @@ def run(args) -> int:
     if getattr(result, "role", "chief") != "chief":
         print("worker finished (the chief logs the run)")
         return 0
-    # Test loss is plain cross-entropy; val_loss during training includes label smoothing and penalties.
-    print(f"test accuracy: {result.test_accuracy:.4f}  (cross-entropy {result.test_loss:.4f})")
+    if result.test_note:
+        print(f"note:          {result.test_note}")
+    if result.final_val_accuracy is not None:
+        print(f"val accuracy:  {result.final_val_accuracy:.4f}  (no test split)")
+    else:
+        # Test loss is plain cross-entropy; val_loss during training includes label smoothing and penalties.
+        print(f"test accuracy: {result.test_accuracy:.4f}  (cross-entropy {result.test_loss:.4f})")
     if result.best:
         print(
             f"best val:      {result.best.metric.removeprefix('best_')} {result.best.value:.4f} at epoch "

@@ -20,9 +20,10 @@ from typing import NamedTuple
 
 import keras
 
-from models.blocks import build_regularizer, conv_block, dense_block, max_pool, scaled
+from models.blocks import build_activation, build_regularizer, conv_block, dense_block, max_pool, scaled
 from models.heads import build_head
 from models.registry import register
+from models.whitening import whitening_stem
 
 
 class ModuleSpec(NamedTuple):
@@ -105,7 +106,7 @@ def build_inception(cfg, input_shape, num_classes):
             f"model.inception_modules '{cfg.inception_modules}' is unknown; choose one of {', '.join(INCEPTION_MODULES)}"
         )
     inputs = keras.Input(shape=input_shape, name="image")
-    x = build_stem(inputs, cfg)
+    x = build_stem(whitening_stem(inputs, cfg, build_activation(cfg, "whiten_act", spatial=True)), cfg)
     aux_outputs = {}
     pools = 0
     for spec in INCEPTION_MODULES[cfg.inception_modules]:

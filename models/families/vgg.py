@@ -10,9 +10,10 @@ has exactly 138,357,544 parameters, as in the paper and `keras.applications.VGG1
 
 import keras
 
-from models.blocks import build_regularizer, conv_block, dense_block, max_pool, scaled
+from models.blocks import build_activation, build_regularizer, conv_block, dense_block, max_pool, scaled
 from models.heads import build_head
 from models.registry import register
+from models.whitening import whitening_stem
 
 STAGE_WIDTHS = (64, 128, 256, 512, 512)
 # Convolutions per stage: configurations A, B, D and E of the paper's Table 1.
@@ -26,11 +27,12 @@ VGG_STAGES = {
 
 @register("vgg")
 def build_vgg(cfg, input_shape, num_classes):
-    """`vgg_depth`, `width_multiplier`, `batch_norm`, `vgg_head` (paper or gap), `head_units`, `dropout`."""
+    """`vgg_depth`, `width_multiplier`, `batch_norm`, `vgg_head` (paper or gap), `head_units`, `dropout`,
+    `whiten_patch_size` (a frozen whitening first layer), `dirac_init`."""
     if cfg.vgg_depth not in VGG_STAGES:
         raise ValueError(f"model.vgg_depth {cfg.vgg_depth} is unknown; choose one of {', '.join(map(str, VGG_STAGES))}")
     inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
+    x = whitening_stem(inputs, cfg, build_activation(cfg, "whiten_act", spatial=True))
     for stage, (convs, width) in enumerate(zip(VGG_STAGES[cfg.vgg_depth], STAGE_WIDTHS, strict=True), start=1):
         for i in range(1, convs + 1):
             x = conv_block(x, scaled(width, cfg), 3, cfg, name=f"block{stage}_conv{i}")

@@ -41,6 +41,14 @@ class TrackingConfig(BaseModel):
     alias_policy: Literal["if_better", "always"] = "if_better"
 
 
+class EvaluateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Test-time augmentation, in the test report AND in the served model (models/tta.py):
+    # "flip" averages the predictions for the image and its mirror image (2x inference cost).
+    tta: Literal["none", "flip"] = "none"
+
+
 class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -52,6 +60,7 @@ class ExperimentConfig(BaseModel):
     train: TrainConfig = TrainConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     tracking: TrackingConfig = TrackingConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
 
     def dataset_name(self) -> str:
         if self.data.source == "digits":

@@ -33,7 +33,14 @@ class TrainConfig(BaseModel):
     loss: LossConfig = LossConfig()
     # The validation metric that picks the best checkpoint and drives the callbacks below.
     monitor: Literal["val_accuracy", "val_loss", "val_top_k_accuracy"] = "val_accuracy"
-    early_stopping_patience: int | None = Field(default=12, ge=1)
+    # Epochs without improvement before stopping, counted only after the learning-rate warm-up
+    # (a warm-up epoch's weights are never kept as "best"). "auto": 12 with a constant learning
+    # rate, off with a schedule (cosine, onecycle, ...): stopping would cut the low-learning-rate
+    # end where a schedule earns most of its accuracy; best.keras is kept either way.
+    early_stopping_patience: int | Literal["auto"] | None = Field(default="auto", ge=1)
+    # auto: each class's loss weighted by N / (K * n_class) (inverse frequency, as scikit-learn's
+    # "balanced"), so an imbalanced folder does not train a majority-class guesser.
+    class_weight: Literal["none", "auto"] = "none"
     reduce_lr_patience: int | None = Field(default=None, ge=1)
     reduce_lr_factor: float = Field(default=0.5, gt=0.0, lt=1.0)
     min_learning_rate: float = Field(default=1e-6, ge=0.0)

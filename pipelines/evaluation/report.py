@@ -163,10 +163,20 @@ def model_summary(model) -> str:
 
 
 def write_run_report(
-    model, splits, run_dir: Path, outcome, max_misclassified: int, run_name: str = ""
+    model, splits, run_dir: Path, outcome, max_misclassified: int, run_name: str = "", tta: str = "none"
 ) -> dict[str, float]:
-    """The training run's report on its test split, in run_dir/reports; returns the test metrics."""
-    evaluation = evaluate_model(model, splits.test, splits.class_names)
+    """The training run's report on its test split, in run_dir/reports; returns the test metrics.
+
+    With test-time augmentation (`evaluate.tta`) the report scores the averaged predictions, as
+    the served model answers, and `test_accuracy_no_tta` keeps the single-view figure.
+    Without a test split (data.test_fraction=0) the same report scores the validation split and
+    the metrics are named `final_val_*`.
+    """
+    from models import inference_model
+    from models.tta import with_tta
+
+    prefix, split = ("test", splits.test) if len(splits.test) else ("final_val", splits.val)
+    evaluation = evaluate_model(with_tta(inference_model(model), tta), split, splits.class_names)
     training = {
         "epochs": outcome.last_epoch,
         "epochs_this_process": outcome.epochs_run,
@@ -176,7 +186,7 @@ def write_run_report(
     metrics = write_report(
         evaluation,
         run_dir / "reports",
-        splits.test.images,
+        split.images,
         model=model,
         training=training,
         history_csv=run_dir / "history.csv",
@@ -185,10 +195,13 @@ def write_run_report(
         title=f"training curves: {run_name}" if run_name else "",
     )
     test = {
-        "test_accuracy": metrics["accuracy"],
-        "test_loss": metrics["cross_entropy"],
-        "test_macro_f1": metrics["macro_f1"],
+        f"{prefix}_accuracy": metrics["accuracy"],
+        f"{prefix}_loss": metrics["cross_entropy"],
+        f"{prefix}_macro_f1": metrics["macro_f1"],
     }
     if "top_k_accuracy" in metrics:
-        test["test_top_k_accuracy"] = metrics["top_k_accuracy"]
+        test[f"{prefix}_top_k_accuracy"] = metrics["top_k_accuracy"]
+    if tta != "none":
+        single = evaluate_model(inference_model(model), split, splits.class_names)
+        test[f"{prefix}_accuracy_no_tta"] = float(np.mean(single.predictions == single.labels))
     return test

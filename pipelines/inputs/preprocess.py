@@ -23,3 +23,11 @@ def with_preprocessing(model: keras.Model, normalization: str, mean=None, std=No
     else:
         layer = keras.layers.Rescaling(1.0 / 255.0, name="scale")
     return keras.Model(inputs, model(layer(inputs)), name=f"{model.name}_classifier")
+
+
+def normalize_pixels(images: np.ndarray, normalization: str, mean=None, std=None) -> np.ndarray:
+    """What the model's first layer does, in numpy: for statistics computed on normalized inputs."""
+    pixels = images.astype(np.float32)
+    if normalization == "standardize":
+        return (pixels - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return pixels / 255.0

@@ -46,7 +46,7 @@ def log_run_inputs(mlflow, params: dict, resolved_config: dict, inputs, model, p
         mlflow.log_text(splits.skipped_summary() + "\n", "data/skipped_summary.txt")
 
 
-def save_served_model(served_keras_model, data_cfg, inputs, run_dir: Path) -> tuple[Path, Path]:
+def save_served_model(served_keras_model, data_cfg, inputs, run_dir: Path, tta: str = "none") -> tuple[Path, Path]:
     """Save the served Keras file and its metadata in run_dir (kept there even when MLflow is down)."""
     keras_path = run_dir / "model.keras"
     served_keras_model.save(keras_path)
@@ -56,6 +56,7 @@ def save_served_model(served_keras_model, data_cfg, inputs, run_dir: Path) -> tu
         "channels": data_cfg.channels,
         "resize": data_cfg.resize,
         "top_k": min(3, inputs.num_classes),  # how many classes an answer lists by default
+        "tta": tta,  # informational: the averaging is inside model.keras (models/tta.py)
         **SERVING_LIMITS,
     }
     meta_path = run_dir / "serving_meta.json"

@@ -104,6 +104,75 @@ def progress_verbosity(progress: str) -> int:
     return {"bar": 1, "epoch": 2, "none": 0}[progress]
 
 
+class EmaForValidation(keras.callbacks.Callback):
+    """With `train.optimizer.ema`: each epoch is validated, checkpointed and early-stopped on the
+    moving average of the weights, while training (and the kill-and-resume backup) continues
+    from the raw weights.
+
+    The average goes into the model when validation starts and stays there through the epoch's
+    callbacks (CSV, ModelCheckpoint, EarlyStopping); `RawWeightsBack`, placed just before the
+    backup, puts the raw weights back. Keras' own SwapEMAWeights(swap_on_epoch=True) is not used:
+    a run that stops before its last epoch (time budget, early stopping) ends with the two sets
+    exchanged, and fit's final EMA swap then installs the raw weights.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.raw = None
+        self.training = False
+
+    def on_train_begin(self, logs=None):
+        self.training = True
+
+    def on_train_end(self, logs=None):
+        self.training = False
+
+    def on_test_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        if not self.training or self.raw is not None or not getattr(optimizer, "use_ema", False):
+            return  # an evaluate() outside fit, or already swapped
+        variables = optimizer._trainable_variables
+        self.raw = [keras.ops.convert_to_numpy(v) for v in variables]
+        for variable, average in zip(variables, optimizer._model_variables_moving_average, strict=True):
+            variable.assign(average)
+
+    def put_raw_back(self):
+        if self.raw is None:
+            return
+        for variable, raw in zip(self.model.optimizer._trainable_variables, self.raw, strict=True):
+            variable.assign(raw)
+        self.raw = None
+
+
+class RawWeightsBack(keras.callbacks.Callback):
+    """The end-of-epoch half of EmaForValidation: raw weights back before the backup and the next epoch."""
+
+    def __init__(self, ema: EmaForValidation):
+        super().__init__()
+        self.ema = ema
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.ema.put_raw_back()
+
+
+def build_early_stopping(cfg: TrainConfig) -> keras.callbacks.EarlyStopping | None:
+    """EarlyStopping whose patience starts after the warm-up; None when off (see `early_stopping_patience`)."""
+    from models.optimizers import warmup_epochs
+
+    patience = cfg.early_stopping_patience
+    if patience == "auto":
+        patience = 12 if cfg.optimizer.schedule == "constant" else None
+    if not patience:
+        return None
+    return keras.callbacks.EarlyStopping(
+        monitor=cfg.monitor,
+        mode=keras_mode(cfg.monitor),
+        patience=patience,
+        restore_best_weights=True,
+        start_from_epoch=math.ceil(warmup_epochs(cfg.optimizer, cfg.epochs)),
+    )
+
+
 def build_callbacks(
     cfg: TrainConfig,
     run_dir: Path,
@@ -125,12 +194,9 @@ def build_callbacks(
         str(out_dir / "best.keras"), monitor=cfg.monitor, mode=mode, save_best_only=True
     )
     stateful: list[keras.callbacks.Callback] = [checkpoint]
-    if cfg.early_stopping_patience:
-        stateful.append(
-            keras.callbacks.EarlyStopping(
-                monitor=cfg.monitor, mode=mode, patience=cfg.early_stopping_patience, restore_best_weights=True
-            )
-        )
+    early_stopping = build_early_stopping(cfg)
+    if early_stopping:
+        stateful.append(early_stopping)
     if cfg.reduce_lr_patience:
         stateful.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -141,7 +207,9 @@ def build_callbacks(
                 min_lr=cfg.min_learning_rate,
             )
         )
+    ema = [EmaForValidation()] if cfg.optimizer.ema else []
     callbacks: list[keras.callbacks.Callback] = [
+        *ema,
         DiskSpaceCheck(out_dir),  # first at each epoch end: before anything writes
         LearningRateInLogs(),
         RaiseOnNaN(),
@@ -154,6 +222,7 @@ def build_callbacks(
         callbacks.append(keras.callbacks.TensorBoard(str(out_dir / "tensorboard")))
     callbacks += list(extra)
     callbacks.append(ResumeMonitorState(run_dir, cfg.monitor, mode, resume_epoch, stateful))
+    callbacks += [RawWeightsBack(ema[0])] if ema else []  # raw weights back before the backup
     # Our own backup, not Keras' BackupAndRestore: atomic snapshots with checksums, the last two kept.
     callbacks.append(RunBackup(out_dir / "backup", snapshot, save_freq=cfg.backup_every_n_steps or "epoch"))
     return callbacks

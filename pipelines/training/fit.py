@@ -69,6 +69,8 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
     started = time.perf_counter()
     try:
         if placement.uses_custom_loop:
+            if inputs.class_weight:
+                raise ValueError("train.class_weight 'auto' works with Keras fit only, not the multi-worker loop")
             from models.heads import top_k
             from pipelines.training.distributed.custom_loop import fit_with_custom_loop
 
@@ -86,6 +88,7 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
                 jit_compile=setup.jit_compile,
                 verbose=verbose,
             )
+            use_ema_weights(model, callbacks)
             model = _leave_cluster(model, placement, setup.run_dir, scratch)
         else:
             history = model.fit(
@@ -96,7 +99,9 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
                 steps_per_epoch=inputs.steps_per_epoch,
                 callbacks=callbacks,
                 verbose=verbose,
+                class_weight=inputs.class_weight,
             )
+            use_ema_weights(model, callbacks)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -113,6 +118,30 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
         images_per_second=images / seconds if seconds > 0 else 0.0,
         gradient_health=health,
     )
+
+
+def use_ema_weights(model, callbacks=()) -> bool:
+    """Put the optimizer's moving average of the weights into the model (train.optimizer.ema).
+
+    Done once when training ends, so the test report, the saved model and the served model use
+    the averaged weights. Keras' fit does the same swap on its own; the multi-worker loop does
+    not. When early stopping has restored its best epoch (the EMA weights of that epoch, see
+    EmaForValidation), those are put back instead: they are what it chose. True if swapped.
+    """
+    import keras
+
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(optimizer, "use_ema", False):
+        return False
+    for callback in callbacks:
+        stopped = isinstance(callback, keras.callbacks.EarlyStopping) and callback.stopped_epoch > 0
+        if stopped and callback.best_weights is not None:
+            model.set_weights(callback.best_weights)
+            log.info("EMA weights of epoch %d kept (early stopping's best)", callback.best_epoch + 1)
+            return False
+    optimizer.finalize_variable_values(model.trainable_variables)
+    log.info("EMA weights swapped into the model (momentum %s)", optimizer.ema_momentum, extra={"stage": True})
+    return True
 
 
 def _log_early_stop(callbacks) -> None:

@@ -25,6 +25,7 @@ class RunInputs:
     std: list[float]
     probe_batch: tuple  # fixed (x, y) the gradient-health callback measures
     seed: int
+    class_weight: dict[int, float] | None = None  # train.class_weight: auto
 
     @property
     def num_classes(self) -> int:
@@ -77,7 +78,22 @@ def prepare_inputs(data_cfg, augment_cfg, train_cfg, seed: int, placement, start
         std=std,
         probe_batch=probe_batch(splits.train, num_classes, train_cfg.gradient_health.batch_size, seed),
         seed=seed,
+        class_weight=class_weights(splits.train.labels, num_classes) if train_cfg.class_weight == "auto" else None,
     )
+
+
+def class_weights(labels, num_classes: int) -> dict[int, float]:
+    """Inverse-frequency weights N / (K * n_c): every class contributes equally to the loss.
+
+    A class absent from training gets weight 1 (nothing to weight; data.sources refuses that anyway).
+    """
+    import numpy as np
+
+    counts = np.bincount(np.asarray(labels), minlength=num_classes)
+    total = counts.sum()
+    weights = {c: float(total / (num_classes * n)) if n else 1.0 for c, n in enumerate(counts)}
+    log.info("class weights (inverse frequency): %s", {c: round(w, 3) for c, w in weights.items()})
+    return weights
 
 
 def build_compiled_model(model_cfg, train_cfg, normalization: str, jit_compile: bool, inputs: RunInputs):
@@ -91,6 +107,8 @@ def build_compiled_model(model_cfg, train_cfg, normalization: str, jit_compile: 
     from pipelines.inputs.preprocess import with_preprocessing
 
     network = build_model(model_cfg, inputs.splits.train.images.shape[1:], inputs.num_classes)
+    if model_cfg.whiten_patch_size:
+        _fit_whitening(network, inputs, normalization)
     model = build_training_model(
         with_preprocessing(network, normalization, inputs.mean, inputs.std), model_cfg.aux_loss_weight
     )
@@ -102,6 +120,20 @@ def build_compiled_model(model_cfg, train_cfg, normalization: str, jit_compile: 
         jit_compile=jit_compile,
     )
     return network, model
+
+
+def _fit_whitening(network, inputs: RunInputs, normalization: str, sample: int = 1024) -> None:
+    """Set the frozen whitening layer from training images only; a seeded sample bounds the cost."""
+    import numpy as np
+
+    from models.whitening import fit_whitening
+    from pipelines.inputs.preprocess import normalize_pixels
+
+    images = inputs.splits.train.images
+    rng = np.random.default_rng(inputs.seed)
+    picked = images[np.sort(rng.choice(len(images), size=min(sample, len(images)), replace=False))]
+    fitted = fit_whitening(network, normalize_pixels(picked, normalization, inputs.mean, inputs.std))
+    log.info("whitening: %d layer(s) fitted on %d training images", fitted, len(picked))
 
 
 def _check_monitor(monitor: str, metrics) -> None:

@@ -22,6 +22,8 @@ class TrainResult:
     model_uri: str
     registered: str | None  # "name/version@alias", or "name/version (alias 'x' stays: why)"
     role: str = "chief"  # "worker" for the non-chief processes of a multi-worker run (they log nothing)
+    test_note: str = ""  # what the test split is, when not a test/ folder (data.sources)
+    final_val_accuracy: float | None = None  # the report's figure when there is no test split
     best: object = None  # registry.Score: best validation value of train.monitor and its epoch
     train_seconds: float = 0.0
     run_name: str = ""
@@ -45,6 +47,7 @@ def run_training(
     """
     from models import inference_model
     from models.optimizers import current_learning_rate
+    from models.tta import with_tta
     from pipelines.evaluation.report import write_run_report
     from pipelines.inputs.preprocess import with_preprocessing
     from pipelines.tracking import run_logging
@@ -91,17 +94,31 @@ def run_training(
 
         # 4. the test report (confusion matrix, curves, ...); 5. the served model: main output only
         # (no auxiliary classifiers), raw pixels in. Both written locally first, then logged.
-        test = write_run_report(model, inputs.splits, run_dir, outcome, cfg.train.misclassified_examples, run_name=name)
-        served = with_preprocessing(inference_model(network), cfg.data.normalization, inputs.mean, inputs.std)
-        run_logging.save_served_model(served, cfg.data, inputs, run_dir)
-        example = inputs.splits.test.images[0]
+        # With evaluate.tta the averaging is part of the saved file: the served answer is what the report measured.
+        test = write_run_report(
+            model,
+            inputs.splits,
+            run_dir,
+            outcome,
+            cfg.train.misclassified_examples,
+            run_name=name,
+            tta=cfg.evaluate.tta,
+        )
+        served = with_tta(
+            with_preprocessing(inference_model(network), cfg.data.normalization, inputs.mean, inputs.std),
+            cfg.evaluate.tta,
+        )
+        run_logging.save_served_model(served, cfg.data, inputs, run_dir, tta=cfg.evaluate.tta)
+        example = (inputs.splits.test if len(inputs.splits.test) else inputs.splits.val).images[0]  # test_fraction=0
         logged = tracking.call("log the model", _log_outputs, tracking.mlflow, cfg, run_dir, outcome, test, example)
 
     result = TrainResult(
         run_id=run.info.run_id,
         experiment_id=run.info.experiment_id,
-        test_accuracy=float(test["test_accuracy"]),
-        test_loss=float(test["test_loss"]),
+        test_accuracy=float(test.get("test_accuracy", float("nan"))),
+        test_loss=float(test.get("test_loss", float("nan"))),
+        test_note=inputs.splits.test_note,
+        final_val_accuracy=test.get("final_val_accuracy"),
         epochs=outcome.last_epoch,
         model_uri="",
         registered=None,

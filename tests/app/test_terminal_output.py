@@ -66,7 +66,13 @@ def test_default_train_output_is_one_line_per_stage(mlflow_store, tmp_path):
 @pytest.mark.slow
 def test_early_stop_says_why_and_verbose_restores_the_rest(mlflow_store, tmp_path):
     # A learning rate too small to change any prediction, no batch norm: val_accuracy cannot improve.
-    overrides = ["train.optimizer.learning_rate=1e-9", "model.batch_norm=false", "train.early_stopping_patience=1"]
+    # No warm-up: patience is counted only after it (pipelines/training/callbacks.py).
+    overrides = [
+        "train.optimizer.learning_rate=1e-9",
+        "model.batch_norm=false",
+        "train.early_stopping_patience=1",
+        "train.optimizer.warmup_epochs=0",
+    ]
     command = app_command("train", "--verbose", "train.epochs=4", *overrides, f"output_dir={tmp_path / 'out'}")
     out = run_cli(command, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

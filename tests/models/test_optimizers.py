@@ -49,6 +49,9 @@ SCHEDULES = [
     ("exponential", {}, {0: 0.1, 10: 0.1 * 0.5**0.5, 20: 0.05}),
     ("cosine", {}, {0: 0.1, 50: 0.05, 100: 0.0}),
     ("cosine", {"warmup_epochs": 1}, {0: 0.0, 5: 0.05, 10: 0.1, 55: 0.05, 100: 0.0}),
+    # 0.2 x lr -> lr over the first 25 steps (a quarter of the run) -> 0.07 x lr at step 100.
+    ("onecycle", {}, {0: 0.02, 25: 0.1, 100: 0.007, 150: 0.007}),
+    ("onecycle", {"warmup_epochs": 1}, {0: 0.02, 5: 0.06, 10: 0.1, 55: 0.1 - 0.093 * 0.5}),
 ]
 
 

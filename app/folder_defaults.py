@@ -1,0 +1,83 @@
+"""Defaults for a photo folder nobody tuned for: image size, epochs and class weights from the data.
+
+`make train-vgg DATA=<folder>` starts from the flowers config of the family, then sizes it to
+the folder and to the time budget (`train.time_budget_minutes`, default 10: a laptop's coffee
+break): the largest input size (64, 96 or 128 px, never above the photos' typical resolution)
+that still leaves at least MIN_EPOCHS epochs in the budget (an epoch costs its training images plus
+validation and the gradient-health probe), and as many epochs as fit, so the
+learning-rate schedule ends inside the budget instead of being cut by it. Throughputs are the
+ones measured on a 2-core CPU (README, "Time to accuracy"); a faster machine just finishes early.
+"""
+
+import math
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+DEFAULT_BUDGET_MINUTES = 10.0
+# Training images per second at 64 px on 2 CPU cores, validation included (flowers runs).
+IMAGES_PER_SECOND_AT_64 = {"vgg": 150.0, "inception": 95.0}
+CONV_SIZES = (128, 96, 64)
+MIN_EPOCHS, MAX_EPOCHS = 15, 60
+TRAIN_SHARE = 0.7  # of a flat folder; train/ is used as is
+VAL_SHARE = 0.15 / 0.7  # validation images per training image in a flat folder's split
+PROBE_IMAGES = 128  # train.gradient_health.batch_size: one forward + backward per epoch
+SAMPLE = 200  # image headers read to find the typical resolution
+
+
+def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> list[str]:
+    """Overrides for `family` on the folder at `root`; [] when the folder holds no images."""
+    counts, sizes = _profile(root)
+    if not counts:
+        return []  # the loader gives the one-line error
+    budget = budget_minutes or DEFAULT_BUDGET_MINUTES
+    out = [f"train.time_budget_minutes={budget:g}"]
+    if max(counts.values()) > 1.5 * min(counts.values()):
+        out.append("train.class_weight=auto")
+    if family not in IMAGES_PER_SECOND_AT_64:
+        return out  # the MLP keeps its 32 px and epoch count: an epoch costs it ~3 s on flowers
+    n_train = sum(counts.values()) if (root / "train").is_dir() else int(sum(counts.values()) * TRAIN_SHARE)
+    n_val = _count_images(root / "val") if (root / "val").is_dir() else int(n_train * VAL_SHARE)
+    # Per epoch, beyond the training images: validation (forward only, ~1/3 of a training image)
+    # and the gradient-health probe batch. On a small training set these dominate.
+    per_epoch = n_train + n_val / 3 + PROBE_IMAGES
+    typical = sorted(sizes)[len(sizes) // 2] if sizes else 64
+    size, epochs = _size_and_epochs(family, per_epoch, typical, budget * 60)
+    return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}"]
+
+
+def _size_and_epochs(family: str, per_epoch: float, typical: int, seconds: float) -> tuple[int, int]:
+    # Photos smaller than 64 px are not upscaled: their own size (a multiple of 8, at least 32).
+    sizes = CONV_SIZES if typical >= CONV_SIZES[-1] else (max(32, typical // 8 * 8),)
+    for size in sizes:
+        if size > typical:
+            continue
+        rate = IMAGES_PER_SECOND_AT_64[family] * (64 / size) ** 2
+        epochs = math.floor(seconds * rate / max(1.0, per_epoch))
+        if epochs >= MIN_EPOCHS or size == sizes[-1]:
+            return size, max(5, min(MAX_EPOCHS, epochs))
+    raise AssertionError("unreachable: the smallest size always returns")
+
+
+def _count_images(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _profile(root: Path) -> tuple[dict[str, int], list[int]]:
+    """{class: image count} of the training images, and the shorter side of a sample of them."""
+    from PIL import Image
+
+    base = root / "train" if (root / "train").is_dir() else root
+    counts, files = {}, []
+    for class_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+        images = [p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        if images:
+            counts[class_dir.name] = len(images)
+            files += images[: max(1, SAMPLE // 10)]
+    sizes = []
+    for path in files[:SAMPLE]:
+        try:
+            with Image.open(path) as image:  # reads the header only
+                sizes.append(min(image.size))
+        except OSError:
+            continue  # unreadable files are the loader's to report
+    return counts, sizes

@@ -1,0 +1,64 @@
+"""`DATA=<folder>` sizes the run to the folder and the budget, not to flowers."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.dataset_choice import config_for
+from pipelines.config import load_config
+
+
+def _photos(root, counts, side):
+    for name, n in counts.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(np.full((side, side + 10, 3), i % 250, np.uint8)).save(root / name / f"{i}.jpg")
+    return root
+
+
+def _cfg(family, root, budget=None):
+    overrides = [f"train.time_budget_minutes={budget}"] if budget else []
+    config, chosen = config_for(family, str(root), budget)
+    return load_config(config, [*chosen, *overrides])
+
+
+def test_few_large_photos_get_full_resolution_and_many_epochs(tmp_path):
+    cfg = _cfg("vgg", _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140))
+    # 210 training images + 45 validation (/3) + the 128-image probe = 353 per epoch:
+    # 128 px leaves 600 s x 37.5 img/s / 353 = 63 epochs, capped at 60.
+    assert cfg.data.image_size == (128, 128)
+    assert cfg.train.epochs == 60
+    assert cfg.train.time_budget_minutes == 10
+    assert cfg.train.class_weight == "none"
+
+
+def test_a_short_budget_trades_resolution_for_epochs(tmp_path):
+    cfg = _cfg("vgg", _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140), budget=2)
+    # 2 minutes: 128 px gives 120 x 37.5 / 353 = 12 epochs (< 15), 96 px 120 x 66.7 / 353 = 22.
+    assert cfg.data.image_size == (96, 96)
+    assert cfg.train.epochs == 22
+    assert cfg.train.time_budget_minutes == 2
+
+
+def test_small_photos_are_not_upscaled_and_imbalance_turns_on_class_weights(tmp_path):
+    cfg = _cfg("inception", _photos(tmp_path / "p", {"a": 40, "b": 10}, side=44))
+    assert cfg.data.image_size == (40, 40)
+    assert cfg.train.class_weight == "auto"
+
+
+def test_train_folder_counts_are_the_training_set_and_the_mlp_keeps_its_size(tmp_path):
+    root = tmp_path / "p"
+    _photos(root / "train", {"a": 20, "b": 20}, side=100)
+    _photos(root / "val", {"a": 5, "b": 5}, side=100)
+    # 30 s; per epoch 40 + 10 / 3 + 128 = 171: 96 px gives 11 epochs (< 15), 64 px 26.
+    cfg = _cfg("vgg", root, budget=0.5)
+    assert cfg.data.image_size == (64, 64)
+    assert cfg.train.epochs == 26
+    mlp = _cfg("mlp", root)
+    assert mlp.data.image_size == (32, 32)
+
+
+@pytest.mark.parametrize("family", ["vgg", "mlp"])
+def test_an_empty_folder_adds_nothing_but_its_path(family, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert config_for(family, str(tmp_path / "empty"))[1] == [f"data.path={tmp_path / 'empty'}"]

@@ -1,0 +1,44 @@
+"""Test-time augmentation averages the image's and the mirror image's predictions, and survives saving."""
+
+import keras
+import numpy as np
+import pytest
+
+from models.tta import HorizontalFlip, with_tta
+
+
+def _asymmetric_model():
+    """Softmax over a dense layer on flattened pixels: left and right matter, so flips change the answer."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4, 6, 3))
+    outputs = keras.layers.Dense(5, activation="softmax")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, outputs)
+
+
+def test_flip_tta_is_the_mean_of_both_views(tmp_path):
+    model = _asymmetric_model()
+    x = np.random.default_rng(0).uniform(0, 255, size=(3, 4, 6, 3)).astype("float32") / 255
+    plain, mirrored = model.predict(x, verbose=0), model.predict(x[:, :, ::-1], verbose=0)
+    assert not np.allclose(plain, mirrored)  # the test would prove nothing on a symmetric model
+
+    tta = with_tta(model, "flip")
+    expected = (plain + mirrored) / 2
+    np.testing.assert_allclose(tta.predict(x, verbose=0), expected, rtol=1e-5)
+    np.testing.assert_allclose(tta.predict(x, verbose=0).sum(axis=1), 1.0, rtol=1e-5)  # still probabilities
+
+    path = tmp_path / "tta.keras"
+    tta.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-5)
+
+
+def test_flip_layer_mirrors_left_right_only():
+    x = np.arange(2 * 3 * 4 * 1, dtype="float32").reshape(2, 3, 4, 1)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(HorizontalFlip()(x)), x[:, :, ::-1])
+
+
+def test_none_is_the_model_itself_and_unknown_modes_are_refused():
+    model = _asymmetric_model()
+    assert with_tta(model, "none") is model
+    with pytest.raises(ValueError, match=r"evaluate\.tta 'crops' is unknown; choose one of none, flip"):
+        with_tta(model, "crops")
