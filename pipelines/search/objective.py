@@ -62,7 +62,7 @@ def make_objective(setup: TrialSetup):
         import mlflow
         import optuna
 
-        from pipelines.tracking.registry import best_of_run
+        from pipelines.tracking.registry import best_point
         from pipelines.training.workflow import run_training
 
         values = suggest(trial, setup.space)
@@ -76,7 +76,8 @@ def make_objective(setup: TrialSetup):
             _tag(mlflow, pruning.run_id, setup, trial, "INTERRUPTED" if isinstance(err, KeyboardInterrupt) else "FAIL")
             raise
         client = mlflow.MlflowClient()
-        value = best_of_run(client, result.run_id, OBJECTIVE_METRIC, higher_is_better=True)
+        best = best_point(client, result.run_id, OBJECTIVE_METRIC, higher_is_better=True)
+        value = best[0] if best else None
         trial.set_user_attr("mlflow_run_id", result.run_id)
         trial.set_user_attr("model_uri", result.model_uri)  # registered at the end if this trial is best
         trial.set_user_attr("test_accuracy", result.test_accuracy)
