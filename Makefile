@@ -139,7 +139,7 @@ predict: $(STAMP) ## CSV of predictions for PATHS (files and folders) with MODEL
 # --- screenshots of the web page for the README ---
 .PHONY: docs-web-screenshots docs-screenshots
 docs-web-screenshots: $(STAMP) chromium ## regenerate docs/web-page.png and docs/web-page-360.png (trains a tiny model, ~2 min)
-	$(PY) tools/web_screenshots.py
+	$(PY) -m tests.docs_screenshots
 
 # `make docs-screenshots` regenerates every screenshot in docs/; other parts add their own.
 docs-screenshots: docs-web-screenshots

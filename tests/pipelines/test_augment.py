@@ -138,7 +138,10 @@ def test_preview_augment_command_writes_the_grid(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "3 training images x 5 augmented versions" in out.stdout
     grid = Image.open(out_file)
-    assert grid.size == (6 * 68 + 4, 3 * (64 + 14 + 4) + 4)  # 1 original + 5 versions per row, 64-px tiles
+    # 1 original + 5 versions per row, 3 rows; 8-px digits upscaled to 128-px tiles, plus labels and gaps.
+    width, height = grid.size
+    assert 6 * 128 <= width <= 6 * 128 + 80
+    assert 3 * 128 <= height <= 3 * 128 + 160
     bad = run_cli(
         app_command("preview-augment", "augment.transforms=[{name: Blurr}]", "--out", str(out_file)), timeout=120
     )

@@ -1,4 +1,4 @@
-"""Regenerate the README's screenshots of the web page: `make docs-web-screenshots`.
+"""Regenerate the README's screenshots of the web page: `make docs-web-screenshots` (`python -m tests.docs_screenshots`).
 
 Trains a small digits MLP into a temp MLflow store (nothing of yours is touched), starts the
 real `python -m app web` on a free port, chooses six handwritten digits and one text file in
@@ -11,13 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from PIL import Image
 
-from PIL import Image  # noqa: E402
-
-from tests.browser import CHROMIUM, chromium, classify_files, open_page  # noqa: E402
-from tests.helpers import train, web_page  # noqa: E402
+from tests.browser import CHROMIUM, chromium, classify_files, open_page
+from tests.helpers import ROOT, train, web_page
 
 MODEL_URI = "models:/digits-classifier@champion"
 SHOTS = {"web-page.png": 1400, "web-page-360.png": 360}
