@@ -94,6 +94,7 @@ def evaluate_model(model, images, class_names: list[str], batch_size: int = 256)
     return Evaluation(list(class_names), np.asarray(images.labels), probabilities, top_k(len(class_names)))
 
 
+# Over ~50 lines on purpose: one file after another of the report, each a few lines.
 def write_report(  # noqa: PLR0913 - optional report parts, all keyword-only
     evaluation: Evaluation,
     out_dir: Path,

@@ -173,6 +173,7 @@ def build_early_stopping(cfg: TrainConfig) -> keras.callbacks.EarlyStopping | No
     )
 
 
+# Over ~50 lines on purpose: the list of a run's callbacks in their order, read in one place.
 def build_callbacks(
     cfg: TrainConfig,
     run_dir: Path,

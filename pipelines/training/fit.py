@@ -37,6 +37,8 @@ class FitOutcome:
     gradient_health: object | None  # the GradientHealth callback, for its plot and warnings
 
 
+# Over ~50 lines on purpose: one fit, Keras `fit` or the multi-worker loop, with the timing and the
+# scratch-dir cleanup around both; split, the two paths would drift apart.
 def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=None) -> FitOutcome:
     """Fit `model` on `inputs` (a RunInputs) from `setup.start_epoch` to `train.epochs`, with every callback.
 

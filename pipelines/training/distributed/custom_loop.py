@@ -18,6 +18,7 @@ from models.auxiliary import MAIN_OUTPUT
 SUM = tf.distribute.ReduceOp.SUM
 
 
+# Over ~50 lines on purpose: it mirrors Keras' own fit loop (callback calls in Keras' order).
 def fit_with_custom_loop(  # noqa: PLR0913 - model.fit's arguments, which it stands in for
     model,
     strategy,
