@@ -28,15 +28,21 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if not path.is_file():
         shipped = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.yaml")))
         raise ConfigError(f"config file '{path}' not found; shipped configs: {shipped}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {first_line(err)}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file '{path}' must hold a mapping of sections, not {type(raw).__name__}")
+    raw = read_yaml_mapping(path, "config file", "hold a mapping of sections", ConfigError)
     for item in overrides:
         _apply_override(raw, item)
     return validate(raw)
+
+
+def read_yaml_mapping(path: Path, what: str, expected: str, error: type[Exception]) -> dict:
+    """A YAML file that must hold a mapping (experiment configs, search spaces); `error` one line otherwise."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise error(f"{what} '{path}' is not valid YAML: {first_line(err)}") from None
+    if not isinstance(raw, dict):
+        raise error(f"{what} '{path}' must {expected}, not {type(raw).__name__}")
+    return raw
 
 
 def validate(raw: dict) -> ExperimentConfig:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from pipelines.config import ConfigError, validate
+from pipelines.config.loading import read_yaml_mapping
 
 KINDS = ("log_float", "float", "int", "choice")
 FIXED = "fixed"  # top-level keys that are not dotted config keys
@@ -59,12 +60,7 @@ def load_space(path: str | Path, base: dict) -> SearchSpace:
     path = Path(path)
     if not path.is_file():
         raise SpaceError(f"search space '{path}' not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise SpaceError(f"search space '{path}' is not valid YAML: {str(err).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise SpaceError(f"search space '{path}' must be a mapping of config keys, not {type(raw).__name__}")
+    raw = read_yaml_mapping(path, "search space", "be a mapping of config keys", SpaceError)
     fixed = raw.pop(FIXED, None) or {}
     sets = raw.pop(ONE_OF, None)
     if not isinstance(fixed, dict):

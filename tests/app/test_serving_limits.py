@@ -259,10 +259,9 @@ def test_memory_stays_under_the_ceiling_under_a_load_of_large_images(front):
     assert grew < 768 * 2**20, f"model server grew by {grew / 2**20:.0f} MiB"
 
 
-@pytest.mark.parametrize(("command", "setting"), [("serve", "SERVE_PORT"), ("web", "WEB_PORT")])
-def test_a_busy_port_is_one_line_before_the_model_loads(trained_model, command, setting):
-    """Another process answers /ping there: before, the model loaded, 'serving on' was printed, then a traceback."""
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+def _ping_handler():
+    """Another process's server that answers 200 to every GET, as a busy port might."""
+    from http.server import BaseHTTPRequestHandler
 
     class Ping(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -272,8 +271,16 @@ def test_a_busy_port_is_one_line_before_the_model_loads(trained_model, command, 
         def log_message(self, *args):
             pass
 
+    return Ping
+
+
+@pytest.mark.parametrize(("command", "setting"), [("serve", "SERVE_PORT"), ("web", "WEB_PORT")])
+def test_a_busy_port_is_one_line_before_the_model_loads(trained_model, command, setting):
+    """Another process answers /ping there: before, the model loaded, 'serving on' was printed, then a traceback."""
+    from http.server import HTTPServer
+
     port = free_port()
-    other = HTTPServer(("127.0.0.1", port), Ping)
+    other = HTTPServer(("127.0.0.1", port), _ping_handler())
     threading.Thread(target=other.serve_forever, daemon=True).start()
     try:
         started = time.monotonic()
@@ -299,19 +306,11 @@ def test_a_busy_port_is_one_line_before_the_model_loads(trained_model, command, 
 
 
 def test_the_readiness_wait_ignores_another_process_answering_ping(front):
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from http.server import HTTPServer
 
     from app.model_server import wait_until_up
 
-    class Ping(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    other = HTTPServer(("127.0.0.1", free_port()), Ping)
+    other = HTTPServer(("127.0.0.1", free_port()), _ping_handler())
     threading.Thread(target=other.serve_forever, daemon=True).start()
     try:
         with pytest.raises(RuntimeError, match="did not answer"):
