@@ -15,8 +15,8 @@ import keras
 
 from pipelines.config.train import TrainConfig
 from pipelines.evaluation.metrics import keras_mode
-from pipelines.training.backup import RunBackup, Snapshot
-from pipelines.training.disk import DiskSpaceCheck
+from pipelines.training.resume.backup import RunBackup, Snapshot
+from pipelines.training.resume.disk import DiskSpaceCheck
 from pipelines.training.time_budget import TimeBudget
 
 log = logging.getLogger(__name__)

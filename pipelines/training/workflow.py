@@ -45,7 +45,7 @@ def run_training(
     """Train, report, log and register one experiment.
 
     `overrides` (the command line's) name the run; `backup`: "latest", "previous" or "restart"
-    (see training/backup.py). A search passes its study's `parent_run_id` and a pruning callback.
+    (see training/resume/backup.py). A search passes its study's `parent_run_id` and a pruning callback.
     """
     from models import inference_model
     from models.optimizers import current_learning_rate
@@ -56,11 +56,11 @@ def run_training(
     from pipelines.tracking.guard import Tracking
     from pipelines.tracking.metrics_callback import MlflowMetrics
     from pipelines.tracking.store import setup_mlflow
-    from pipelines.training import run_state
-    from pipelines.training.backup import choose_snapshot, write_snapshot
     from pipelines.training.distributed.strategy import build_placement
     from pipelines.training.fit import FitSetup, train_model
     from pipelines.training.prepare import build_compiled_model, prepare_inputs
+    from pipelines.training.resume import run_state
+    from pipelines.training.resume.backup import choose_snapshot, write_snapshot
     from pipelines.training.seeding import seed_everything
 
     placement = build_placement(cfg.runtime)  # first: logical devices must be set before TF uses any

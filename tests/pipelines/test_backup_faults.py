@@ -101,7 +101,7 @@ def test_disk_full_is_one_line_and_the_rerun_resumes_from_the_last_good_backup(m
         assert line.startswith("error: disk full:"), line
         assert str(out) in line
         assert " MB " in line  # the space needed
-        from pipelines.training.backup import verify
+        from pipelines.training.resume.backup import verify
 
         good = verify(run_dir / "backup" / "training_metadata.json")  # the last backup is whole
         assert good.epoch >= 2

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from pipelines.config.train import TrainConfig
-from pipelines.training.backup import RunBackup
 from pipelines.training.callbacks import (
     LearningRateInLogs,
     NonFiniteLossError,
@@ -17,7 +16,8 @@ from pipelines.training.callbacks import (
     progress_verbosity,
     read_history,
 )
-from pipelines.training.disk import DiskSpaceCheck
+from pipelines.training.resume.backup import RunBackup
+from pipelines.training.resume.disk import DiskSpaceCheck
 
 
 def test_default_callbacks_in_a_safe_order(tmp_path):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from data.errors import first_line
-from pipelines.training.disk import as_disk_full
+from pipelines.training.resume.disk import as_disk_full
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import keras
 
-from pipelines.training.disk import ensure_space, state_bytes
+from pipelines.training.resume.disk import ensure_space, state_bytes
 
 log = logging.getLogger(__name__)
 
