@@ -36,7 +36,7 @@ def parent_run(mlflow, study, created: bool, experiment_id: str, params: dict) -
     for key, value in params.items():
         client.log_param(run.info.run_id, key, value)
     study.set_user_attr(PARENT_ATTR, run.info.run_id)
-    log.info("study '%s': parent MLflow run %s", study.study_name, run.info.run_id)
+    log.info("study '%s': parent MLflow run %s", study.study_name, run.info.run_id, extra={"stage": True})
     return run.info.run_id
 
 

@@ -56,7 +56,8 @@ def tracked_run(tracking, run_dir: Path, start_epoch: int, parent_run_id: str | 
     if run_id:
         resumes = int(run.data.tags.get("resume_count", "0")) + 1
         tracking.set_tags({"resumed_from_epoch": str(start_epoch), "resume_count": str(resumes)})
-        log.info("resuming MLflow run %s from epoch %d", run_id, start_epoch)
+        # A stage line: a resumed run must say so in the default (quiet) terminal output too.
+        log.info("resuming MLflow run %s from epoch %d", run_id, start_epoch, extra={"stage": True})
     try:
         yield run
     except BaseException as raised:
