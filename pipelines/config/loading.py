@@ -60,13 +60,20 @@ def _apply_override(raw: dict, item: str) -> None:
         value = yaml.safe_load(text) if text else ""
     except yaml.YAMLError:
         value = text
+    try:
+        set_dotted(raw, key, value)
+    except KeyError as err:
+        raise ConfigError(f"override '{item}': '{err.args[0]}' is a value, not a section") from None
+
+
+def set_dotted(raw: dict, key: str, value) -> None:
+    """raw["a"]["b"] = value for the key "a.b", creating sections; KeyError(part) where a value is in the way."""
     node = raw
     parts = key.split(".")
     for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override '{item}': '{part}' is a value, not a section")
-        node = child
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise KeyError(part)
     node[parts[-1]] = value
 
 

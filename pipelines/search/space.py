@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from pipelines.config import ConfigError, validate
-from pipelines.config.loading import read_yaml_mapping
+from pipelines.config.loading import read_yaml_mapping, set_dotted
 
 KINDS = ("log_float", "float", "int", "choice")
 FIXED = "fixed"  # top-level keys that are not dotted config keys
@@ -131,13 +131,10 @@ def with_values(base: dict, values: dict) -> dict:
     """A deep copy of `base` with dotted `values` set (`model.dropout: 0.3`)."""
     raw = copy.deepcopy(base)
     for key, value in values.items():
-        node = raw
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise SpaceError(f"'{key}': '{part}' is a value, not a config section")
-        node[parts[-1]] = value
+        try:
+            set_dotted(raw, key, value)
+        except KeyError as err:
+            raise SpaceError(f"'{key}': '{err.args[0]}' is a value, not a config section") from None
     return raw
 
 
