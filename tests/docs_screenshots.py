@@ -13,8 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.browser import CHROMIUM, chromium, classify_files, open_page
-from tests.helpers import ROOT, train, web_page
+from tests.helpers import CHROMIUM, ROOT, chromium, classify_files, open_page, train, web_page
 
 MODEL_URI = "models:/digits-classifier@champion"
 SHOTS = {"web-page.png": 1400, "web-page-360.png": 360}

@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests.app.conftest import MODEL_URI
 from tests.app.test_serving import b64, digit_pixels
-from tests.browser import (
+from tests.helpers import (
     CHROMIUM,
     CLASSIFYING,
     WIDTHS,
@@ -21,8 +21,8 @@ from tests.browser import (
     inside,
     open_page,
     overlap,
+    web_page,
 )
-from tests.helpers import web_page
 
 pytestmark = [
     pytest.mark.slow,
