@@ -48,7 +48,8 @@ class TrainConfig(BaseModel):
     # Backup for kill-and-resume: every epoch, or also every N steps for long epochs.
     backup_every_n_steps: int | None = Field(default=None, ge=1)
     tensorboard: bool = False
-    # auto: progress bars on a terminal, one line per epoch otherwise (CI logs).
+    # auto/epoch: one line per epoch (pipelines/training/callbacks.EpochLine); bar: Keras' own
+    # progress bar (two lines an epoch, updated in place); none: silent.
     progress: Literal["auto", "bar", "epoch", "none"] = "auto"
     gradient_health: GradientHealthConfig = GradientHealthConfig()
     # How many misclassified test images the evaluation report shows.

@@ -8,7 +8,7 @@ epoch produced has been recorded (a kill in between repeats an epoch, never lose
 import csv
 import logging
 import math
-import sys
+import time
 from pathlib import Path
 
 import keras
@@ -98,10 +98,40 @@ def read_history(path: Path, column: str, before_epoch: int | None = None) -> di
 
 
 def progress_verbosity(progress: str) -> int:
-    """Keras `verbose`: 1 = progress bar (terminals), 2 = one line per epoch (CI logs), 0 = silent."""
-    if progress == "auto":
-        return 1 if sys.stdout.isatty() else 2
-    return {"bar": 1, "epoch": 2, "none": 0}[progress]
+    """Keras' own `verbose`: 1 = its progress bar (`train.progress=bar`), else 0: EpochLine speaks."""
+    return 1 if progress == "bar" else 0
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One line per epoch, as a stage line of the quiet terminal (`train.progress` auto or epoch).
+
+    Keras' verbose=2 prints two lines an epoch ("Epoch n/N", then the metrics), and its progress
+    bar splices other output into itself; this line comes after every callback has added to the
+    logs (learning rate, EMA validation), so it shows what the CSV and MLflow record.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        names = sorted(logs, key=lambda name: (name.removeprefix("val_") != "loss", name))  # loss first
+        train = [f"{k} {_short(logs[k])}" for k in names if not k.startswith("val_") and k != "learning_rate"]
+        val = [f"{k} {_short(logs[k])}" for k in names if k.startswith("val_")]
+        rate = [f"lr {logs['learning_rate']:.3g}"] if "learning_rate" in logs else []
+        seconds = time.perf_counter() - self.started
+        total = self.params.get("epochs", "?")
+        parts = ["  ".join(train), "  ".join(val), "  ".join([*rate, f"{seconds:.1f} s"])]
+        line = " | ".join(part for part in parts if part)
+        log.info("epoch %d/%s: %s", epoch + 1, total, line, extra={"stage": True})
+
+
+def _short(value) -> str:
+    return f"{float(value):.4f}"
 
 
 class EmaForValidation(keras.callbacks.Callback):
@@ -222,6 +252,8 @@ def build_callbacks(
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out_dir / "tensorboard")))
     callbacks += list(extra)
+    if cfg.progress in ("auto", "epoch"):
+        callbacks.append(EpochLine())  # after every callback that adds to the logs
     callbacks.append(ResumeMonitorState(run_dir, cfg.monitor, mode, resume_epoch, stateful))
     callbacks += [RawWeightsBack(ema[0])] if ema else []  # raw weights back before the backup
     # Our own backup, not Keras' BackupAndRestore: atomic snapshots with checksums, the last two kept.

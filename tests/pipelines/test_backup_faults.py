@@ -66,13 +66,13 @@ def test_a_corrupt_backup_is_named_and_never_silently_replaced(mlflow_store, tmp
     resumed = run_cli([*command, "--resume-previous"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert run_before.info.run_id in resumed.stdout  # the same MLflow run continues
-    assert "Epoch 1/" not in resumed.stdout
+    assert "epoch 1/" not in resumed.stderr
     assert [r.info.status for r in all_runs(mlflow_store)] == ["FINISHED"]
 
     shutil.copytree(damaged, backup)
     restarted = run_cli([*command, "--restart"])
     assert restarted.returncode == 0, restarted.stderr[-3000:]
-    assert f"Epoch 1/{EPOCHS}" in restarted.stdout
+    assert f"epoch 1/{EPOCHS}: " in restarted.stderr
     assert len(all_runs(mlflow_store)) == 2  # a new run, because it was asked for
 
 

@@ -1,6 +1,8 @@
 """The callbacks of a run: order, NaN handling, progress style, and memory across a resume."""
 
+import logging
 import math
+import re
 
 import keras
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 
 from pipelines.config.train import TrainConfig
 from pipelines.training.callbacks import (
+    EpochLine,
     LearningRateInLogs,
     NonFiniteLossError,
     RaiseOnNaN,
@@ -28,6 +31,7 @@ def test_default_callbacks_in_a_safe_order(tmp_path):
         assert kind in kinds
     assert keras.callbacks.TensorBoard in kinds
     assert kinds[-1] is RunBackup  # written after everything else of the epoch
+    assert kinds.index(EpochLine) > kinds.index(LearningRateInLogs)  # the line shows the epoch's learning rate
     stopping = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
     assert stopping.restore_best_weights
     assert stopping.monitor == "val_accuracy"
@@ -57,11 +61,21 @@ def test_raise_on_nan_raises_instead_of_stopping_quietly(value):
     RaiseOnNaN().on_train_batch_end(3, {"loss": 0.5})
 
 
-def test_progress_bar_on_terminals_one_line_per_epoch_otherwise(monkeypatch):
-    assert progress_verbosity("auto") == 2  # pytest captures stdout: not a TTY
-    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
-    assert progress_verbosity("auto") == 1
-    assert (progress_verbosity("epoch"), progress_verbosity("none")) == (2, 0)
+def test_one_line_per_epoch_unless_the_keras_bar_is_asked_for(caplog):
+    assert [progress_verbosity(p) for p in ("auto", "epoch", "bar", "none")] == [0, 0, 1, 0]
+    line = EpochLine()
+    line.set_params({"epochs": 12})
+    logs = {"loss": 0.61, "accuracy": 0.8972, "val_loss": 0.5, "val_accuracy": 0.9405, "learning_rate": 1e-3}
+    with caplog.at_level(logging.INFO):
+        line.on_epoch_begin(2)
+        line.on_epoch_end(2, logs)
+    assert len(caplog.records) == 1
+    record = caplog.records[0]
+    assert record.stage is True  # shown by the quiet terminal
+    assert re.fullmatch(
+        r"epoch 3/12: loss 0\.6100  accuracy 0\.8972 \| val_loss 0\.5000  val_accuracy 0\.9405 \| lr 0\.001  \d+\.\d s",
+        record.getMessage(),
+    )
 
 
 def test_history_keeps_the_last_row_of_a_repeated_epoch(tmp_path):

@@ -57,7 +57,7 @@ def test_server_killed_mid_run_then_same_command_logs_the_finished_run(tmp_path)
         assert "test_accuracy" in run.data.metrics
         models = client(url).search_logged_models([run.info.experiment_id])
         assert [m.source_run_id for m in models] == [run.info.run_id]
-    assert "Epoch 1/" not in second.stdout  # nothing trained again
+    assert "epoch 1/" not in second.stderr  # nothing trained again
     assert not (run_dir / "backup").exists()  # logged: the backup has served
 
 
