@@ -47,11 +47,13 @@ train: $(STAMP) ## train the default experiment (MLP on the embedded digits) and
 	$(PY) -m app train $(CONFIG) $(ARGS)
 
 # pytest's last line gives the total time; --durations lists the slowest tests above it.
-test: $(STAMP) chromium ## run the whole test suite, offline (installs Debian chromium for the browser test)
-	$(PY) -m pytest -q --durations=15
+# Two pytest-xdist workers: most slow tests wait on subprocesses and servers, so two share 2 cores well.
+TEST_WORKERS ?= 2
+test: $(STAMP) chromium ## run the whole test suite, offline, on TEST_WORKERS (2) processes (installs Debian chromium for the browser test)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 test-fast: $(STAMP) ## the suite without the tests marked slow (end-to-end runs, servers, browser)
-	$(PY) -m pytest -q -m "not slow" --durations=10
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" --durations=10
 
 lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

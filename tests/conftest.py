@@ -1,6 +1,7 @@
 """Shared fixtures: a private MLflow store per test, the shared flowers photos. Helpers: tests/helpers.py."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,11 @@ def mlflow_store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     monkeypatch.chdir(tmp_path)
-    return uri
+    yield uri
+    # A test that trains in-process (run_training) set MLflow's global URI to this store; left
+    # there, it would send the next test's in-process reads (in the same xdist worker) here.
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tests.helpers import app_command, run_cli
+from tests.helpers import app_command, run_cli, using_store
+from tests.helpers import client as client_for
 
 
 @pytest.mark.slow
@@ -12,10 +13,6 @@ def test_train_command_logs_a_finished_run_with_a_loadable_model(mlflow_store, t
     assert out.returncode == 0, out.stderr[-3000:]
     assert "test accuracy:" in out.stdout
     run_id = out.stdout.split("run id:")[1].split()[0]
-
-    import mlflow  # reads MLFLOW_TRACKING_URI, which the mlflow_store fixture set for this test only
-
-    from tests.helpers import client as client_for
 
     client = client_for(mlflow_store)
     run = client.get_run(run_id)
@@ -29,18 +26,19 @@ def test_train_command_logs_a_finished_run_with_a_loadable_model(mlflow_store, t
     assert run.data.metrics["best_val_accuracy"] == max(point.value for point in val_history)
     artifacts = {a.path for a in client.list_artifacts(run_id, "config")}
     assert "config/resolved_config.json" in artifacts
-    resolved = mlflow.artifacts.load_dict(f"runs:/{run_id}/config/resolved_config.json")
+    with using_store(mlflow_store) as mlflow:
+        resolved = mlflow.artifacts.load_dict(f"runs:/{run_id}/config/resolved_config.json")
+        report = mlflow.artifacts.load_dict(f"runs:/{run_id}/reports/metrics.json")
+        model = mlflow.pyfunc.load_model("models:/digits-classifier@champion")
     assert resolved["train"]["epochs"] == 2
     # One top-k rule: the k behind val_top_k_accuracy is stored, and the test report uses the same k.
     assert run.data.params["top_k"] == "5"
-    report = mlflow.artifacts.load_dict(f"runs:/{run_id}/reports/metrics.json")
     assert report["top_k"] == 5
     assert {"val_top_k_accuracy", "test_top_k_accuracy"} <= set(run.data.metrics)
 
     version = client.get_model_version_by_alias("digits-classifier", "champion")
     assert version.run_id == run_id
 
-    model = mlflow.pyfunc.load_model("models:/digits-classifier@champion")
     example = model.input_example
     predictions = model.predict(example)
     probabilities = np.asarray(predictions["probabilities"].tolist())
@@ -57,15 +55,12 @@ def test_flip_tta_and_ema_reach_the_report_and_the_served_model(mlflow_store, tm
     assert out.returncode == 0, out.stderr[-3000:]
     run_id = out.stdout.split("run id:")[1].split()[0]
 
-    import mlflow
-
-    from tests.helpers import client as client_for
-
     metrics = client_for(mlflow_store).get_run(run_id).data.metrics
     assert {"test_accuracy", "test_accuracy_no_tta"} <= set(metrics)
-    served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    with using_store(mlflow_store) as mlflow:
+        served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+        meta = mlflow.artifacts.load_dict(f"runs:/{run_id}/model/artifacts/serving_meta.json")
     keras_model = served.unwrap_python_model().model
     assert keras_model.get_layer("mirror") is not None  # the averaging travels with the model
     assert "EMA weights swapped into the model" in out.stderr
-    meta = mlflow.artifacts.load_dict(f"runs:/{run_id}/model/artifacts/serving_meta.json")
     assert meta["tta"] == "flip"

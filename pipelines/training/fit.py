@@ -46,6 +46,7 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
     """
     from pipelines.training.callbacks import build_callbacks, progress_verbosity
     from pipelines.training.gradient_health import GradientHealth
+    from pipelines.training.interrupt import InterruptAtBatchEnd, interrupts_between_batches
 
     cfg, placement, start_epoch = setup.train, setup.placement, setup.start_epoch
     # Non-chief workers save wherever the chief saves (a collective under multi-worker), into scratch.
@@ -62,6 +63,8 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
     callbacks = build_callbacks(
         cfg, setup.run_dir, scratch_dir=scratch, resume_epoch=start_epoch, extra=extra, snapshot=setup.snapshot
     )
+    interrupt = InterruptAtBatchEnd()
+    callbacks.insert(0, interrupt)
     verbose = progress_verbosity(cfg.progress)
     # A snapshot written after the fit (training done, logging not) needs no more epochs, even when
     # early stopping ended the run before train.epochs.
@@ -70,40 +73,41 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
         log.info("backup says all %d epochs are done; nothing left to train", start_epoch)
     started = time.perf_counter()
     try:
-        if placement.uses_custom_loop:
-            if inputs.class_weight:
-                raise ValueError("train.class_weight 'auto' works with Keras fit only, not the multi-worker loop")
-            from models.heads import top_k
-            from pipelines.training.distributed.custom_loop import fit_with_custom_loop
+        with interrupts_between_batches(interrupt):  # Ctrl-C: at a batch end, not inside a write
+            if placement.uses_custom_loop:
+                if inputs.class_weight:
+                    raise ValueError("train.class_weight 'auto' works with Keras fit only, not the multi-worker loop")
+                from models.heads import top_k
+                from pipelines.training.distributed.custom_loop import fit_with_custom_loop
 
-            history = fit_with_custom_loop(
-                model,
-                placement.strategy,
-                inputs.train_ds,
-                inputs.val_ds,
-                epochs=epochs,
-                steps_per_epoch=inputs.steps_per_epoch,
-                initial_epoch=start_epoch,
-                callbacks=callbacks,
-                task=setup.task,
-                top_k=top_k(inputs.num_classes) if setup.task == "multiclass" else None,
-                jit_compile=setup.jit_compile,
-                verbose=verbose,
-            )
-            use_ema_weights(model, callbacks)
-            model = _leave_cluster(model, placement, setup.run_dir, scratch)
-        else:
-            history = model.fit(
-                inputs.train_ds,
-                validation_data=inputs.val_ds,
-                epochs=epochs,
-                initial_epoch=start_epoch,
-                steps_per_epoch=inputs.steps_per_epoch,
-                callbacks=callbacks,
-                verbose=verbose,
-                class_weight=inputs.class_weight,
-            )
-            use_ema_weights(model, callbacks)
+                history = fit_with_custom_loop(
+                    model,
+                    placement.strategy,
+                    inputs.train_ds,
+                    inputs.val_ds,
+                    epochs=epochs,
+                    steps_per_epoch=inputs.steps_per_epoch,
+                    initial_epoch=start_epoch,
+                    callbacks=callbacks,
+                    task=setup.task,
+                    top_k=top_k(inputs.num_classes) if setup.task == "multiclass" else None,
+                    jit_compile=setup.jit_compile,
+                    verbose=verbose,
+                )
+                use_ema_weights(model, callbacks)
+                model = _leave_cluster(model, placement, setup.run_dir, scratch)
+            else:
+                history = model.fit(
+                    inputs.train_ds,
+                    validation_data=inputs.val_ds,
+                    epochs=epochs,
+                    initial_epoch=start_epoch,
+                    steps_per_epoch=inputs.steps_per_epoch,
+                    callbacks=callbacks,
+                    verbose=verbose,
+                    class_weight=inputs.class_weight,
+                )
+                use_ema_weights(model, callbacks)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

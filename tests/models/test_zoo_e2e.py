@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from tests.helpers import app_command, run_cli
+from tests.helpers import app_command, client, run_cli, using_store
 
 
 @pytest.mark.slow
@@ -26,15 +26,13 @@ def test_inception_with_aux_classifiers_trains_and_serves_one_output(mlflow_stor
     run_id = out.stdout.split("run id:")[1].split()[0]
 
     import keras
-    import mlflow
-    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(mlflow_store)
-    run = MlflowClient().get_run(run_id)
+    run = client(mlflow_store).get_run(run_id)
     assert run.data.params["model.aux_classifiers"] == "True"
     assert "val_accuracy" in run.data.metrics  # not renamed after an output
 
-    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    with using_store(mlflow_store) as mlflow:
+        model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     probabilities = np.asarray(model.predict(model.input_example)["probabilities"].tolist())
     assert probabilities.shape == (1, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
