@@ -138,13 +138,15 @@ web: $(STAMP) ## web page on 127.0.0.1:WEB_PORT (8000): drop or choose images, s
 predict: $(STAMP) ## CSV of predictions for PATHS (files and folders) with MODEL_NAME@champion
 	@$(PY) -m app predict --model models:/$(MODEL_NAME)@champion $(PATHS) $(ARGS)
 
-# --- screenshots of the web page for the README ---
-.PHONY: docs-web-screenshots docs-screenshots
+# --- the README's screenshots (headless Chromium; each trains its own runs into a temp store) ---
+.PHONY: docs-web-screenshots docs-mlflow-screenshots docs-screenshots
 docs-web-screenshots: $(STAMP) chromium ## regenerate docs/web-page.png and docs/web-page-360.png (trains a tiny model, ~2 min)
 	$(PY) -m tests.docs_screenshots
 
-# `make docs-screenshots` regenerates every screenshot in docs/; other parts add their own.
-docs-screenshots: docs-web-screenshots
+docs-mlflow-screenshots: $(STAMP) chromium ## regenerate docs/mlflow-*.png: the README's MLflow UI walkthrough, clicked in the real UI (~4 min)
+	$(PY) -m tests.docs_mlflow_screenshots
+
+docs-screenshots: docs-web-screenshots docs-mlflow-screenshots ## regenerate every screenshot of the README
 
 # --- search and lesson sweeps (Optuna; pipelines/search/, spaces in pipelines/search_spaces/) ---
 .PHONY: tune sweep-activations sweep-initializers sweep-optimizers sweep-regularization sweep-capacity sweeps

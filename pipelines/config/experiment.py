@@ -21,8 +21,10 @@ class RuntimeConfig(BaseModel):
     # Split the CPU into N logical devices and mirror over them: distribution code runs (and is
     # tested) on a laptop. Must be set before TensorFlow touches a device, i.e. in a fresh process.
     logical_cpus: int = Field(default=1, ge=1, le=64)
-    # mixed_float16 on GPU, mixed_bfloat16 on TPU (and on CPU, where it is usually slower).
-    mixed_precision: bool = False
+    # true: mixed_float16 on GPU, mixed_bfloat16 on TPU and CPU. auto: the same where the hardware
+    # computes in it natively (a GPU, a TPU, a CPU with AVX512-BF16 or AMX: 1.3-1.9x faster steps
+    # measured on flowers' VGG, same accuracy), float32 on other CPUs, where bf16 is emulated.
+    mixed_precision: bool | Literal["auto"] = False
     jit_compile: bool = False  # XLA: measured ~2x slower for small CNNs on this CPU
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism (slower)
     # Multi-worker: a collective waiting longer than this for a peer fails instead of hanging.

@@ -78,7 +78,7 @@ def _fill_best_from_history(client, table: pd.DataFrame) -> None:
     for i in table.index[table["best_val_accuracy"].isna()]:
         best = best_point(client, table.at[i, "run_id"], "val_accuracy", higher_is_better=True)
         if best is not None:
-            table.loc[i, ["best_val_accuracy", "best_epoch"]] = [best[0], best[1] + 1]
+            table.loc[i, ["best_val_accuracy", "best_epoch"]] = [best[0], best[1]]
 
 
 def log_comparison(mlflow, experiment: str, table: pd.DataFrame, sort_by: str) -> str:

@@ -98,7 +98,7 @@ class Score(NamedTuple):
 
 
 def best_point(client, run_id: str, metric: str, higher_is_better: bool) -> tuple[float, int] | None:
-    """(best value, its step) of `metric` over a run's epochs (resumed runs included); step = 0-based epoch."""
+    """(best value, its epoch) of `metric` over a run's epochs (resumed runs included); epochs count from 1."""
     points = [(point.value, point.step) for point in client.get_metric_history(run_id, metric)]
     if not points:
         return None
@@ -131,4 +131,4 @@ def validation_score(client, run_id: str, monitor: str) -> "Score | None":
     """best_<monitor> over every epoch of the run (resumed ones too): what the kept weights scored."""
     better = higher_is_better(monitor)
     best = best_point(client, run_id, monitor, better)
-    return Score(f"best_{monitor}", best[0], better, best[1] + 1) if best is not None else None
+    return Score(f"best_{monitor}", best[0], better, best[1]) if best is not None else None

@@ -78,10 +78,10 @@ def log_missed_epochs(mlflow, run_id: str, history_csv: Path) -> int:
     logged = {m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "loss")}
     with history_csv.open(newline="") as f:
         rows = {int(r["epoch"]): r for r in csv.DictReader(f) if r.get("epoch", "").isdigit()}
-    missed = [epoch for epoch in sorted(rows) if epoch not in logged]
+    missed = [epoch for epoch in sorted(rows) if epoch + 1 not in logged]  # history.csv counts from 0
     for epoch in missed:
         values = {k: float(v) for k, v in rows[epoch].items() if k != "epoch" and v not in (None, "")}
-        mlflow.log_metrics(values, step=epoch)
+        mlflow.log_metrics(values, step=epoch + 1)
     if missed:
         log.info("logged %d epoch(s) the tracking server missed: %s", len(missed), missed)
     return len(missed)
@@ -124,8 +124,9 @@ def run_name(cfg, overrides=()) -> str:
         "train.optimizer.name",
         "train.optimizer.learning_rate",
     }
-    for item in overrides:
-        key, _, value = item.partition("=")
+    # A key given twice (train.epochs=1 ... train.epochs=3) is named once, with the value that won.
+    last = dict(item.partition("=")[::2] for item in overrides)
+    for key, value in last.items():
         if key not in shown and not key.startswith(_OPERATIONAL):
             parts.append(f"{key.split('.', 1)[-1]}={value}")  # without its section: epochs=5, preset=none
     return " ".join(parts)

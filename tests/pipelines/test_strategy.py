@@ -131,3 +131,35 @@ def test_logical_cpus_need_a_fresh_process():
     )
     assert out.returncode != 0
     assert "needs a fresh process" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("mode", "device", "native_bf16", "expected"),
+    [
+        ("auto", "cpu", True, "mixed_bfloat16"),  # AVX512-BF16 / AMX: faster steps, same accuracy
+        ("auto", "cpu", False, "float32"),  # emulated bf16 would be slower
+        ("auto", "gpu", False, "mixed_float16"),
+        (True, "cpu", False, "mixed_bfloat16"),  # asked for explicitly: done, with a warning
+        (False, "cpu", True, "float32"),
+    ],
+)
+def test_mixed_precision_auto_follows_the_hardware(monkeypatch, mode, device, native_bf16, expected):
+    import keras
+
+    from pipelines.training.distributed import strategy
+
+    monkeypatch.setattr(strategy, "cpu_has_bf16", lambda: native_bf16)
+    try:
+        assert strategy._set_precision(mode, device) == expected
+        assert keras.mixed_precision.global_policy().name == expected
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert RuntimeConfig(mixed_precision="auto").mixed_precision == "auto"
+    assert RuntimeConfig(mixed_precision="true").mixed_precision is True
+
+
+def test_the_bf16_probe_reads_this_machine():
+    from pipelines.training.distributed.strategy import cpu_has_bf16
+
+    flags = open("/proc/cpuinfo").read()
+    assert cpu_has_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)

@@ -74,3 +74,15 @@ def test_the_epoch_callback_survives_a_server_that_stops_answering(monkeypatch):
         callback.on_epoch_end(0, {"loss": 1.0})  # must not raise: training goes on
         assert callback.failed
         callback.on_epoch_end(1, {"loss": 0.5})  # and stops trying
+
+
+def test_run_names_say_what_differs_and_name_a_repeated_key_once():
+    from pipelines.config.loading import load_config
+    from pipelines.tracking.run_logging import run_name
+
+    overrides = ["model.hidden_units=[64]", "train.optimizer.name=sgd", "train.epochs=1", "train.epochs=3"]
+    overrides += ["output_dir=/tmp/x", "augment.preset=none"]
+    name = run_name(load_config(None, overrides), overrides)
+    # The family's own field and the optimizer lead; the epochs that won appear once; where the
+    # run writes is not part of what it learns.
+    assert name == "mlp [64] sgd lr=0.002 epochs=3 preset=none"

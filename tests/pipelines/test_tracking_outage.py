@@ -53,7 +53,7 @@ def test_server_killed_mid_run_then_same_command_logs_the_finished_run(tmp_path)
         assert run.info.run_id in line
         assert run.info.run_id in second.stdout
         history = client(url).get_metric_history(run.info.run_id, "val_accuracy")
-        assert {m.step for m in history} == set(range(EPOCHS))  # the epochs the server missed, uploaded
+        assert {m.step for m in history} == set(range(1, EPOCHS + 1))  # the epochs the server missed, uploaded
         assert "test_accuracy" in run.data.metrics
         models = client(url).search_logged_models([run.info.experiment_id])
         assert [m.source_run_id for m in models] == [run.info.run_id]

@@ -13,7 +13,9 @@ import glob
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pipelines.config import RuntimeConfig
@@ -187,13 +189,23 @@ def _is_chief(cluster: dict | None, task_type: str, task_index: int) -> bool:
     return task_type == "worker" and task_index == 0
 
 
-def _set_precision(enabled: bool, device: str) -> str:
+def _set_precision(mode: bool | str, device: str) -> str:
     import keras
 
+    native = device != "cpu" or cpu_has_bf16()
     policy = "float32"
-    if enabled:
+    if mode is True or (mode == "auto" and native):
         policy = "mixed_float16" if device == "gpu" else "mixed_bfloat16"
-        if device == "cpu":
-            log.warning("mixed precision on CPU uses bfloat16 and is usually slower than float32")
+        if not native:
+            log.warning("this CPU has no bfloat16 instructions (AVX512-BF16, AMX): mixed precision is emulated and slower")
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU computes bfloat16 natively (Linux: the avx512_bf16 or amx_bf16 flag)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False  # not Linux: assume emulated, stay in float32
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
