@@ -122,7 +122,9 @@ def compare_view(page, out: Path) -> None:
         page.keyboard.press("Escape")
     page.mouse.click(WIDTH - 5, 100)
     for name in (*PLOT_PARAMS, PLOT_METRIC):
-        expect_visible(page.locator("svg text").filter(has_text=re.compile(f"^{re.escape(name)}$")), f"the '{name}' axis")
+        expect_visible(
+            page.locator("svg text").filter(has_text=re.compile(f"^{re.escape(name)}$")), f"the '{name}' axis"
+        )
     page.wait_for_timeout(800)
     page.screenshot(path=str(out / "mlflow-compare.png"))
     page.get_by_role("switch").first.click()  # "Show diff only"
@@ -156,7 +158,10 @@ def main() -> int:
         command = [str(Path(PYTHON).with_name("mlflow")), "ui", "--backend-store-uri", store]
         command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         base = f"http://127.0.0.1:{port}"
-        with running(command, f"{base}/health", work / "mlflow-ui.log", env_for(store), ours=False), chromium() as browser:
+        with (
+            running(command, f"{base}/health", work / "mlflow-ui.log", env_for(store), ours=False),
+            chromium() as browser,
+        ):
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
             page.set_default_timeout(15_000)
             # MLflow 3 opens its "MLflow Assistant" panel over a third of the page on a first visit;
@@ -172,7 +177,9 @@ def main() -> int:
             except Exception as err:  # Missing, or a Playwright timeout on a moved control
                 shot = Path(tempfile.gettempdir()) / "mlflow-walkthrough-failed.png"
                 page.screenshot(path=str(shot))
-                print(f"error: MLflow UI walkthrough: {str(err).splitlines()[0]} (the page then: {shot})", file=sys.stderr)
+                print(
+                    f"error: MLflow UI walkthrough: {str(err).splitlines()[0]} (the page then: {shot})", file=sys.stderr
+                )
                 return 1
     for name in SHOTS:
         print(f"wrote {args.out / name}")

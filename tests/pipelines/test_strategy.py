@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -161,5 +162,5 @@ def test_mixed_precision_auto_follows_the_hardware(monkeypatch, mode, device, na
 def test_the_bf16_probe_reads_this_machine():
     from pipelines.training.distributed.strategy import cpu_has_bf16
 
-    flags = open("/proc/cpuinfo").read()
+    flags = Path("/proc/cpuinfo").read_text()
     assert cpu_has_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)

@@ -197,7 +197,9 @@ def _set_precision(mode: bool | str, device: str) -> str:
     if mode is True or (mode == "auto" and native):
         policy = "mixed_float16" if device == "gpu" else "mixed_bfloat16"
         if not native:
-            log.warning("this CPU has no bfloat16 instructions (AVX512-BF16, AMX): mixed precision is emulated and slower")
+            log.warning(
+                "this CPU has no bfloat16 instructions (AVX512-BF16, AMX): mixed precision is emulated and slower"
+            )
     keras.mixed_precision.set_global_policy(policy)
     return policy
 
