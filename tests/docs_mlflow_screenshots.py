@@ -18,18 +18,19 @@ instead of producing a misleading picture. `--quick` trains three short MLPs (fo
 
 import argparse
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from tests.helpers import CHROMIUM, PYTHON, ROOT, chromium, client, env_for, free_port, running, train
+from tests.helpers import CHROMIUM, PYTHON, ROOT, app_command, chromium, client, env_for, free_port, running
 
 # Runs that differ the way a person's do: family, width, optimizer.
 FULL_RUNS = [
     ["model.hidden_units=[64]", "train.optimizer.name=sgd", "train.optimizer.learning_rate=0.05", "train.epochs=8"],
     ["train.epochs=8"],  # the default config: MLP [512, 256], Adam
-    ["pipelines/configs/digits_vgg.yaml", "train.epochs=3"],
-    ["pipelines/configs/digits_inception.yaml", "train.epochs=3"],
+    ["--config", "pipelines/configs/digits_vgg.yaml", "train.epochs=3"],
+    ["--config", "pipelines/configs/digits_inception.yaml", "train.epochs=3"],
 ]
 QUICK_RUNS = [
     ["model.hidden_units=[64]", "train.optimizer.name=sgd", "train.optimizer.learning_rate=0.05", "train.epochs=3"],
@@ -69,9 +70,13 @@ def table_view(page, base: str, experiment_id: str, out: Path) -> None:
     search = page.get_by_placeholder("Search columns")
     for name in ["Dataset", "Source", *TABLE_COLUMNS]:
         search.fill("" if name in ("Dataset", "Source") else name)
-        for collapsed in page.locator(".du-bois-light-tree-switcher_close").all():
-            collapsed.click()  # a filtered group can open folded
         node = page.locator(".du-bois-light-tree-treenode").filter(has_text=re.compile(f"^{re.escape(name)}$"))
+        for _ in range(10):  # a filtered group can open folded: unfold it, as a person would
+            page.wait_for_timeout(300)
+            if node.first.is_visible():
+                break
+            for folded in page.locator(".du-bois-light-tree-switcher_close").all():
+                folded.click()
         expect_visible(node, f"column '{name}' in the Columns list")
         node.first.locator(".du-bois-light-tree-checkbox").click()
     search.fill("")
@@ -149,7 +154,7 @@ def main() -> int:
         work = Path(tmp)
         store = f"sqlite:///{work / 'mlflow.db'}"
         for i, overrides in enumerate(QUICK_RUNS if args.quick else FULL_RUNS):
-            trained = train(store, work / f"run{i}", *overrides)
+            trained = train_run(store, work / f"run{i}", overrides)
             if trained.returncode != 0:
                 print(f"error: training {overrides} failed:\n{trained.stderr[-2000:]}", file=sys.stderr)
                 return 1
@@ -184,6 +189,14 @@ def main() -> int:
     for name in SHOTS:
         print(f"wrote {args.out / name}")
     return 0
+
+
+def train_run(store: str, output_dir: Path, arguments: list[str]) -> subprocess.CompletedProcess:
+    """`app train [CONFIG] OVERRIDES` into `store`; "--config PATH" in `arguments` picks the config."""
+    config = arguments[arguments.index("--config") + 1] if "--config" in arguments else None
+    overrides = [a for a in arguments if a != "--config" and a != config]
+    command = app_command("train", *([config] if config else []), f"output_dir={output_dir}", *overrides)
+    return subprocess.run(command, cwd=ROOT, env=env_for(store), capture_output=True, text=True, timeout=900)
 
 
 def _experiment_id(store: str, name: str) -> str:

@@ -8,6 +8,12 @@ from app.dataset_choice import config_for
 from pipelines.config import load_config
 
 
+@pytest.fixture(autouse=True)
+def float32_cpu(monkeypatch):
+    """The figures below are for a CPU without native bfloat16; one test turns it on."""
+    monkeypatch.setattr("app.folder_defaults.cpu_has_bf16", lambda: False)
+
+
 def _photos(root, counts, side):
     for name, n in counts.items():
         (root / name).mkdir(parents=True, exist_ok=True)
@@ -62,3 +68,16 @@ def test_train_folder_counts_are_the_training_set_and_the_mlp_keeps_its_size(tmp
 def test_an_empty_folder_adds_nothing_but_its_path(family, tmp_path):
     (tmp_path / "empty").mkdir()
     assert config_for(family, str(tmp_path / "empty"))[1] == [f"data.path={tmp_path / 'empty'}"]
+
+
+def test_a_cpu_with_native_bf16_gets_the_epochs_its_faster_steps_buy(tmp_path, monkeypatch):
+    from app.folder_defaults import BF16_SPEEDUP
+
+    monkeypatch.setattr("app.folder_defaults.cpu_has_bf16", lambda: True)
+    cfg = _cfg("vgg", _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140), budget=2)
+    # As in the 2-minute test above, with each rate x BF16_SPEEDUP: 128 px gives
+    # floor(120 x 37.5 x speedup / 353) epochs, enough (>= 15) to keep the full resolution.
+    epochs_at_128 = int(120 * 37.5 * BF16_SPEEDUP / 353)
+    assert epochs_at_128 >= 15
+    assert cfg.data.image_size == (128, 128)
+    assert cfg.train.epochs == epochs_at_128
