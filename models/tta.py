@@ -27,4 +27,7 @@ def with_tta(model: keras.Model, tta: str) -> keras.Model:
         raise ValueError(f"evaluate.tta '{tta}' is unknown; choose one of {', '.join(TTA_MODES)}")
     inputs = keras.Input(shape=model.input_shape[1:], name="pixels")
     views = [model(inputs), model(HorizontalFlip(name="mirror")(inputs))]
-    return keras.Model(inputs, keras.layers.Average(name="tta_mean")(views), name=f"{model.name}_tta")
+    # float32 whatever the global policy: under mixed_bfloat16 the mean would hand serving
+    # bfloat16 probabilities (8 bits of mantissa, and a dtype JSON cannot carry).
+    mean = keras.layers.Average(dtype="float32", name="tta_mean")(views)
+    return keras.Model(inputs, mean, name=f"{model.name}_tta")

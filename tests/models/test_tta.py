@@ -42,3 +42,30 @@ def test_none_is_the_model_itself_and_unknown_modes_are_refused():
     assert with_tta(model, "none") is model
     with pytest.raises(ValueError, match=r"evaluate\.tta 'crops' is unknown; choose one of none, flip"):
         with_tta(model, "crops")
+
+
+@pytest.mark.parametrize("family", ["vgg", "inception"])
+def test_a_model_trained_in_bfloat16_saves_loads_and_serves_float32_probabilities(family, tmp_path):
+    """runtime.mixed_precision: the shipped flowers configs train in bf16; what serving loads must still
+    answer float32 probabilities, with the whitening layer and TTA inside, in safe_mode."""
+    from models import build_model
+    from tests.models.conftest import IMAGE_SHAPE, NUM_CLASSES, batch, tiny_config
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        cfg = tiny_config(family, aux_classifiers=False, whiten_patch_size=2 if family == "vgg" else 0)
+        model = build_model(cfg, IMAGE_SHAPE, NUM_CLASSES)
+        assert model.layers[-1].compute_dtype == "float32"  # the head: softmax in float32
+        x, y = batch()
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        model.fit(x, y, epochs=1, verbose=0)
+        served = with_tta(model, "flip")
+        expected = served.predict(x, verbose=0)
+        served.save(tmp_path / "model.keras")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    answer = loaded.predict(x, verbose=0)
+    assert answer.dtype == np.float32
+    np.testing.assert_allclose(answer.sum(axis=1), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(answer, expected, atol=1e-2)  # the same bf16 compute, reloaded
