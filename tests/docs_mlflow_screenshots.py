@@ -16,14 +16,13 @@ with one line naming what it did not find, so a new MLflow UI that moved a contr
 instead of producing a misleading picture. `--quick` trains three short MLPs (for the test).
 """
 
-import argparse
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from tests.helpers import CHROMIUM, PYTHON, ROOT, app_command, chromium, client, env_for, free_port, running
+from tests.helpers import PYTHON, ROOT, app_command, chromium, client, env_for, free_port, running, screenshot_script
 
 # Runs that differ the way a person's do: family, width, optimizer.
 FULL_RUNS = [
@@ -142,14 +141,14 @@ def compare_view(page, out: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for the PNGs (default docs/)")
-    parser.add_argument("--quick", action="store_true", help="three short MLP runs instead of four families")
-    args = parser.parse_args()
-    if not CHROMIUM.exists():
-        print(f"error: {CHROMIUM} not found; install it with `make chromium`", file=sys.stderr)
+    args = screenshot_script(
+        __doc__,
+        lambda parser: parser.add_argument(
+            "--quick", action="store_true", help="three short MLP runs instead of four families"
+        ),
+    )
+    if args is None:
         return 1
-    args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mlflow-shots-") as tmp:
         work = Path(tmp)
         store = f"sqlite:///{work / 'mlflow.db'}"

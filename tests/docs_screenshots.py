@@ -6,14 +6,13 @@ headless Chromium (as a person would), and saves the page at 1400 and 360 px wid
 docs/web-page.png and docs/web-page-360.png. Takes about a minute on 2 cores.
 """
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
 from PIL import Image
 
-from tests.helpers import CHROMIUM, ROOT, chromium, classify_files, open_page, train, web_page
+from tests.helpers import chromium, classify_files, open_page, screenshot_script, train, web_page
 
 MODEL_URI = "models:/digits-classifier@champion"
 SHOTS = {"web-page.png": 1400, "web-page-360.png": 360}
@@ -35,14 +34,14 @@ def sample_files(folder: Path) -> list[Path]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for the PNGs (default docs/)")
-    parser.add_argument("--epochs", type=int, default=15, help="training epochs of the digits MLP shown")
-    args = parser.parse_args()
-    if not CHROMIUM.exists():
-        print(f"error: {CHROMIUM} not found; install it with `make chromium`", file=sys.stderr)
+    args = screenshot_script(
+        __doc__,
+        lambda parser: parser.add_argument(
+            "--epochs", type=int, default=15, help="training epochs of the digits MLP shown"
+        ),
+    )
+    if args is None:
         return 1
-    args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="web-shots-") as tmp:
         work = Path(tmp)
         store = f"sqlite:///{work / 'mlflow.db'}"

@@ -5,6 +5,7 @@ a log file in its temp dir, so a server that dies early fails with the tail of t
 of a bare timeout.
 """
 
+import argparse
 import json
 import os
 import secrets
@@ -212,6 +213,20 @@ CHROMIUM_ARGS = [
 WIDTHS = {"phone": 360, "desktop": 1400}
 # What the page's status line says while a file is being classified.
 CLASSIFYING = "Classifying…"
+
+
+def screenshot_script(doc: str, parse_extra) -> argparse.Namespace | None:
+    """The command line of the README's screenshot scripts (--out, plus `parse_extra(parser)`'s own
+    options); None, with one line said, when there is no Chromium to take them with."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for the PNGs (default docs/)")
+    parse_extra(parser)
+    args = parser.parse_args()
+    if not CHROMIUM.exists():
+        print(f"error: {CHROMIUM} not found; install it with `make chromium`", file=sys.stderr)
+        return None
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
 
 
 @contextmanager
