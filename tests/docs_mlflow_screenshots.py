@@ -50,7 +50,7 @@ class Missing(Exception):
     """Something the walkthrough expects is not on screen."""
 
 
-def expect_visible(locator, what: str, timeout_ms: float = 15_000) -> None:
+def expect_visible(locator, what: str, timeout_ms: float = 45_000) -> None:
     try:
         locator.first.wait_for(state="visible", timeout=timeout_ms)
     except Exception:
@@ -167,7 +167,7 @@ def main() -> int:
             chromium() as browser,
         ):
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-            page.set_default_timeout(15_000)
+            page.set_default_timeout(45_000)  # generous: `make test` runs it beside other tests
             # MLflow 3 opens its "MLflow Assistant" panel over a third of the page on a first visit;
             # a person closes it once (the browser remembers): start with it closed.
             page.add_init_script(
