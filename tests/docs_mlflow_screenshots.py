@@ -103,8 +103,10 @@ def chart_view(page, out: Path) -> None:
     search.fill("val_")
     for title in ("val_accuracy", "val_loss"):
         expect_visible(page.get_by_text(title, exact=True), f"the {title} chart")
-    if page.get_by_text("grad_norm_max", exact=True).is_visible():
-        raise Missing("the 'val_' filter left other charts (grad_norm_max) on screen")
+    try:  # the filter applies as one types: wait until the other charts are gone
+        page.get_by_text("grad_norm_max", exact=True).first.wait_for(state="hidden", timeout=15_000)
+    except Exception:
+        raise Missing("the 'val_' filter left other charts (grad_norm_max) on screen") from None
     page.wait_for_timeout(1500)  # the charts' lines animate in
     page.screenshot(path=str(out / "mlflow-charts.png"))
 
