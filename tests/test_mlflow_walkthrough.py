@@ -31,9 +31,10 @@ def test_the_walkthrough_is_clicked_through_and_its_screenshots_are_real(tmp_pat
     for name in SHOTS:
         pixels = np.asarray(Image.open(tmp_path / name).convert("L"), dtype=float)
         assert pixels.shape == (HEIGHT, WIDTH), name
-        # A page that failed to render is one flat colour; a real one has text and charts.
-        assert pixels.std() > 20, name
-        assert (pixels < 100).mean() > 0.005, name
+        # A page that failed to render is one flat colour; a real one has text, controls and charts
+        # (the sparsest, a table of three runs, has ~3% of its pixels off the background).
+        assert pixels.std() > 10, name
+        assert (abs(pixels - np.median(pixels)) > 30).mean() > 0.01, name
 
 
 def test_the_readme_shows_every_walkthrough_screenshot():

@@ -33,7 +33,7 @@ class TracingFirstEpoch(keras.callbacks.Callback):
     """The first epoch slow (graph tracing), the others fast."""
 
     def on_epoch_end(self, epoch, logs=None):
-        time.sleep(1.0 if epoch == 0 else 0.1)
+        time.sleep(1.5 if epoch == 0 else 0.05)
 
 
 def test_the_first_epochs_tracing_does_not_shorten_the_run():
@@ -42,11 +42,11 @@ def test_the_first_epochs_tracing_does_not_shorten_the_run():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
     model.compile("sgd", "binary_crossentropy")
     model.fit(x, y, epochs=1, verbose=0)
-    budget = TimeBudget(seconds=2.5)
+    budget = TimeBudget(seconds=3.2)
     started = time.perf_counter()
     history = model.fit(x, y, epochs=100, verbose=0, callbacks=[TracingFirstEpoch(), budget])
     elapsed = time.perf_counter() - started
-    # Predicting with the 1 s first epoch stops once 1.5 s have passed (about 5 epochs); with the
-    # 0.1 s epochs after it, near 2.4 s (10 or so, Keras' own cost per epoch included).
+    # Predicting with the 1.5 s first epoch stops once 1.7 s have passed: 5 epochs at most. With
+    # the 0.05 s epochs after it, near 3.1 s: 9 or more even at 0.2 s per epoch (Keras' own cost).
     assert len(history.history["loss"]) >= 8
-    assert elapsed <= 2.5 + 0.2, f"overran the budget: {elapsed:.2f}s"
+    assert elapsed <= 3.2 + 0.3, f"overran the budget: {elapsed:.2f}s"
