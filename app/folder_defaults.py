@@ -53,10 +53,11 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> l
 def _size_and_epochs(family: str, per_epoch: float, typical: int, seconds: float) -> tuple[int, int]:
     # Photos smaller than 64 px are not upscaled: their own size (a multiple of 8, at least 32).
     sizes = CONV_SIZES if typical >= CONV_SIZES[-1] else (max(32, typical // 8 * 8),)
+    rate_at_64 = IMAGES_PER_SECOND_AT_64[family] * (BF16_SPEEDUP if cpu_has_bf16() else 1.0)
     for size in sizes:
         if size > typical:
             continue
-        rate = IMAGES_PER_SECOND_AT_64[family] * (BF16_SPEEDUP if cpu_has_bf16() else 1.0) * (64 / size) ** 2
+        rate = rate_at_64 * (64 / size) ** 2
         epochs = math.floor(seconds * rate / max(1.0, per_epoch))
         if epochs >= MIN_EPOCHS or size == sizes[-1]:
             return size, max(5, min(MAX_EPOCHS, epochs))

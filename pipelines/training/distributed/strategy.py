@@ -9,6 +9,7 @@ The chosen strategy is made current for the process (`experimental_set_strategy`
 built afterwards place their variables on its devices without an extra `with scope():` block.
 """
 
+import functools
 import glob
 import json
 import logging
@@ -204,6 +205,7 @@ def _set_precision(mode: bool | str, device: str) -> str:
     return policy
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """True when the CPU computes bfloat16 natively (Linux: the avx512_bf16 or amx_bf16 flag)."""
     try:
