@@ -145,7 +145,12 @@ def conv_block(x, filters: int, kernel_size: int, cfg, name: str, strides: int =
 
 
 def max_pool(x, name: str, pool_size: int = 2, strides: int = 2, padding: str = "valid"):
-    """Downsample, unless the feature map is already 1 pixel wide: small inputs keep working."""
-    if min(x.shape[1], x.shape[2]) < 2:
+    """Downsample, unless the feature map is already 1 pixel wide: small inputs keep working.
+
+    A network built for any image size (height and width None) pools with "same" padding: on a
+    1-pixel map that is the identity, so small sizes keep working there too."""
+    if None in x.shape[1:3]:
+        padding = "same"
+    elif min(x.shape[1], x.shape[2]) < 2:
         return x
     return keras.layers.MaxPooling2D(pool_size, strides=strides, padding=padding, name=name)(x)

@@ -29,11 +29,13 @@ def family_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys([*shipped, *BUILDERS]))
 
 
-def build_model(cfg, input_shape: tuple[int, ...], num_classes: int):
+def build_model(cfg, input_shape: tuple[int, ...], num_classes: int, any_size: bool = False):
     """Build the uncompiled functional model named by `cfg.name` from its config slice.
 
     The output is the `predictions` layer, or a dict {"predictions", "aux1", ...} when the
-    family adds auxiliary classifiers (see models/auxiliary.py).
+    family adds auxiliary classifiers (see models/auxiliary.py). `any_size`: the network takes
+    images of any height and width (progressive resizing trains it on several); the memory check
+    still counts `input_shape`.
     """
     from models.size import check_model_fits
 
@@ -43,4 +45,13 @@ def build_model(cfg, input_shape: tuple[int, ...], num_classes: int):
     # Counted from the config first: Keras allocates weights while building, and an over-large
     # model would die in TensorFlow with a long ResourceExhaustedError instead of one line.
     check_model_fits(cfg, tuple(input_shape), num_classes)
-    return BUILDERS[cfg.name](cfg, tuple(input_shape), num_classes)
+    if not any_size:
+        return BUILDERS[cfg.name](cfg, tuple(input_shape), num_classes)
+    try:
+        return BUILDERS[cfg.name](cfg, (None, None, input_shape[-1]), num_classes)
+    except (ValueError, TypeError) as error:  # a layer that needs the size: Flatten -> Dense, a size-based pool
+        raise ValueError(
+            f"train.progressive_resize needs a network that takes any image size (a global-average-pooling "
+            f"head, e.g. model.vgg_head=gap, and no auxiliary classifiers); model '{cfg.name}' does not: "
+            f"{(str(error).strip().splitlines() or [type(error).__name__])[0]}"
+        ) from None

@@ -47,8 +47,9 @@ class EvaluateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Test-time augmentation, in the test report AND in the served model (models/tta.py):
-    # "flip" averages the predictions for the image and its mirror image (2x inference cost).
-    tta: Literal["none", "flip"] = "none"
+    # "flip" averages the predictions for the image and its mirror image (2x inference cost),
+    # "flip_crops" also those of both shifted by 1/32 of the side up-left and down-right (6x).
+    tta: Literal["none", "flip", "flip_crops"] = "none"  # the modes of models/tta.py TTA_MODES
 
 
 class ExperimentConfig(BaseModel):

@@ -21,6 +21,19 @@ class GradientHealthConfig(BaseModel):
     exploding_above: float = Field(default=1e3, gt=0.0)
 
 
+class ProgressiveResizeConfig(BaseModel):
+    """Small images early, full size late (`train.progressive_resize`; pipelines/training/progressive.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The first epoch's side as a fraction of data.image_size; 1.0: off (every epoch at full size).
+    start_scale: float = Field(default=1.0, ge=0.25, le=1.0)
+    # The side grows linearly to the full size, reached after this fraction of the epochs.
+    full_size_at: float = Field(default=0.5, gt=0.0, le=1.0)
+    # Sides are multiples of this: few distinct shapes, so few retraces of the training step.
+    multiple: int = Field(default=8, ge=1, le=64)
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -52,5 +65,6 @@ class TrainConfig(BaseModel):
     # progress bar (two lines an epoch, updated in place); none: silent.
     progress: Literal["auto", "bar", "epoch", "none"] = "auto"
     gradient_health: GradientHealthConfig = GradientHealthConfig()
+    progressive_resize: ProgressiveResizeConfig = ProgressiveResizeConfig()
     # How many misclassified test images the evaluation report shows.
     misclassified_examples: int = Field(default=25, ge=0, le=100)

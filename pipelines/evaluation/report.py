@@ -177,7 +177,9 @@ def write_run_report(
     from models.tta import with_tta
 
     prefix, split = ("test", splits.test) if len(splits.test) else ("final_val", splits.val)
-    evaluation = evaluate_model(with_tta(inference_model(model), tta), split, splits.class_names)
+    evaluation = evaluate_model(
+        with_tta(inference_model(model), tta, split.images.shape[1:]), split, splits.class_names
+    )
     training = {
         "epochs": outcome.last_epoch,
         "epochs_this_process": outcome.epochs_run,

@@ -12,12 +12,13 @@ def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
     return mean.tolist(), std.tolist()
 
 
-def with_preprocessing(model: keras.Model, normalization: str, mean=None, std=None) -> keras.Model:
+def with_preprocessing(model: keras.Model, normalization: str, mean=None, std=None, input_shape=None) -> keras.Model:
     """Prepend `x / 255` or `(x - mean) / std` to a model that expects normalized inputs.
 
     The result takes raw pixel values (0..255, float) and is saved as one `.keras` file.
+    `input_shape` fixes the input of a network built for any image size (the served model).
     """
-    inputs = keras.Input(shape=model.input_shape[1:], name="pixels")
+    inputs = keras.Input(shape=tuple(input_shape or model.input_shape[1:]), name="pixels")
     if normalization == "standardize":
         layer = keras.layers.Normalization(mean=mean, variance=np.square(std).tolist(), name="standardize")
     else:

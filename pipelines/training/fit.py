@@ -60,6 +60,10 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
             inputs.probe_batch, cfg.gradient_health, log_metrics=logger, steps=inputs.steps_per_epoch
         )
         extra.insert(0, health)
+    if inputs.progressive is not None:
+        if placement.uses_custom_loop:
+            raise ValueError("train.progressive_resize works with Keras fit only, not the multi-worker loop")
+        extra.insert(0, inputs.progressive)
     callbacks = build_callbacks(
         cfg, setup.run_dir, scratch_dir=scratch, resume_epoch=start_epoch, extra=extra, snapshot=setup.snapshot
     )

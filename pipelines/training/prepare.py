@@ -26,6 +26,7 @@ class RunInputs:
     probe_batch: tuple  # fixed (x, y) the gradient-health callback measures
     seed: int
     class_weight: dict[int, float] | None = None  # train.class_weight: auto
+    progressive: object | None = None  # the ProgressiveResize callback when train.progressive_resize is on
 
     @property
     def num_classes(self) -> int:
@@ -65,6 +66,12 @@ def prepare_inputs(data_cfg, augment_cfg, train_cfg, seed: int, placement, start
         workers=augment_cfg.workers,
         first_step=start_epoch * steps,  # a resumed run continues the augmentation stream
     )
+    progressive = None
+    if train_cfg.progressive_resize.start_scale < 1.0:
+        from pipelines.training.progressive import ProgressiveResize
+
+        progressive = ProgressiveResize(train_cfg.progressive_resize, data_cfg.image_size, train_cfg.epochs)
+        train_ds = progressive.resize(train_ds)
     mean, std = channel_stats(splits.train.images)
     return RunInputs(
         splits=splits,
@@ -79,6 +86,7 @@ def prepare_inputs(data_cfg, augment_cfg, train_cfg, seed: int, placement, start
         probe_batch=probe_batch(splits.train, num_classes, train_cfg.gradient_health.batch_size, seed),
         seed=seed,
         class_weight=class_weights(splits.train.labels, num_classes) if train_cfg.class_weight == "auto" else None,
+        progressive=progressive,
     )
 
 
@@ -106,7 +114,8 @@ def build_compiled_model(model_cfg, train_cfg, normalization: str, jit_compile: 
     from models.optimizers import build_optimizer
     from pipelines.inputs.preprocess import with_preprocessing
 
-    network = build_model(model_cfg, inputs.splits.train.images.shape[1:], inputs.num_classes)
+    shape = inputs.splits.train.images.shape[1:]
+    network = build_model(model_cfg, shape, inputs.num_classes, any_size=inputs.progressive is not None)
     if model_cfg.whiten_patch_size:
         _fit_whitening(network, inputs, normalization)
     model = build_training_model(

@@ -106,8 +106,9 @@ def run_training(
             run_name=name,
             tta=cfg.evaluate.tta,
         )
+        image_shape = inputs.splits.train.images.shape[1:]  # fixed, also for a network trained at several sizes
         served = with_tta(
-            with_preprocessing(inference_model(network), cfg.data.normalization, inputs.mean, inputs.std),
+            with_preprocessing(inference_model(network), cfg.data.normalization, inputs.mean, inputs.std, image_shape),
             cfg.evaluate.tta,
         )
         run_logging.save_served_model(served, cfg.data, inputs, run_dir, tta=cfg.evaluate.tta)
