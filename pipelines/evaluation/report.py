@@ -185,6 +185,8 @@ def write_run_report(
         "epochs_this_process": outcome.epochs_run,
         "train_seconds": round(outcome.train_seconds, 3),
         "images_per_second": round(outcome.images_per_second, 1),
+        "step_images_per_second": round(outcome.step_images_per_second, 1),
+        "median_epoch_seconds": outcome.epoch_seconds,
     }
     metrics = write_report(
         evaluation,

@@ -4,7 +4,7 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.config.train import TrainConfig
@@ -35,6 +35,10 @@ class FitOutcome:
     train_seconds: float
     images_per_second: float
     gradient_health: object | None  # the GradientHealth callback, for its plot and warnings
+    # Median seconds of an epoch's parts (steps, validation, gradient_probe, other_callbacks) and
+    # the training step's own rate: images / median seconds in steps (pipelines/training/epoch_clock.py).
+    epoch_seconds: dict[str, float] = field(default_factory=dict)
+    step_images_per_second: float = 0.0
 
 
 # Over ~50 lines on purpose: one fit, Keras `fit` or the multi-worker loop, with the timing and the
@@ -45,6 +49,7 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
     `log_metrics(dict, step)` sends the gradient-health norms to MLflow (the chief passes it).
     """
     from pipelines.training.callbacks import build_callbacks, progress_verbosity
+    from pipelines.training.epoch_clock import EpochClock
     from pipelines.training.gradient_health import GradientHealth
     from pipelines.training.interrupt import InterruptAtBatchEnd, interrupts_between_batches
 
@@ -67,8 +72,8 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
     callbacks = build_callbacks(
         cfg, setup.run_dir, scratch_dir=scratch, resume_epoch=start_epoch, extra=extra, snapshot=setup.snapshot
     )
-    interrupt = InterruptAtBatchEnd()
-    callbacks.insert(0, interrupt)
+    interrupt, clock = InterruptAtBatchEnd(), EpochClock(health)
+    callbacks[:0] = [clock, interrupt]  # the clock first: its epoch starts before any other callback's
     verbose = progress_verbosity(cfg.progress)
     # A snapshot written after the fit (training done, logging not) needs no more epochs, even when
     # early stopping ended the run before train.epochs.
@@ -119,6 +124,8 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
     _log_early_stop(callbacks)
     epochs_run = len(history.history.get("loss", []))
     images = epochs_run * inputs.steps_per_epoch * inputs.batch_size
+    epoch_seconds = clock.medians()
+    step_seconds = epoch_seconds.get("steps", 0.0)
     return FitOutcome(
         model=model,
         history=history.history,
@@ -127,6 +134,8 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
         train_seconds=seconds,
         images_per_second=images / seconds if seconds > 0 else 0.0,
         gradient_health=health,
+        epoch_seconds=epoch_seconds,
+        step_images_per_second=inputs.steps_per_epoch * inputs.batch_size / step_seconds if step_seconds > 0 else 0.0,
     )
 
 

@@ -8,6 +8,7 @@ initialization keeps them within an order or two of each other.
 """
 
 import logging
+import time
 
 import keras
 import numpy as np
@@ -87,6 +88,7 @@ class GradientHealth(keras.callbacks.Callback):
         self.events: list[tuple[int, str, str, float]] = []
         self._epoch = 0
         self._probe = None
+        self.seconds = 0.0  # time spent measuring, for the epoch clock
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -101,9 +103,11 @@ class GradientHealth(keras.callbacks.Callback):
             self._measure((epoch + 1) * self.steps_per_epoch)
 
     def _measure(self, step: int) -> None:
+        started = time.perf_counter()
         if self._probe is None or self._probe.model is not self.model:
             self._probe = NormProbe(self.model)
         norms = self._probe(self.x, self.y)
+        self.seconds += time.perf_counter() - started
         self.records.append((step, norms))
         for layer, norm in norms.items():
             kind = None

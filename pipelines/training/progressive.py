@@ -43,7 +43,7 @@ class ProgressiveResize(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         shape = self.shape_at(epoch)
         if shape != self.size.numpy().tolist():
-            log.info("progressive resizing: epoch %d trains at %dx%d px", epoch + 1, *shape)
+            log.info("progressive resizing: epoch %d trains at %dx%d px", epoch + 1, *shape, extra={"stage": True})
         self.size.assign(shape)
 
     def resize(self, ds):

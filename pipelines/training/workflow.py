@@ -166,7 +166,11 @@ def _log_outputs(mlflow, cfg: ExperimentConfig, run_dir: Path, outcome, test: di
     mlflow.log_metrics(test)
     if outcome.epochs_run:  # a process that only uploads a finished run has no timing of its own
         mlflow.log_metrics(
-            {"train_seconds": outcome.train_seconds, "train_images_per_second": outcome.images_per_second}
+            {
+                "train_seconds": outcome.train_seconds,
+                "train_images_per_second": outcome.images_per_second,
+                "step_images_per_second": outcome.step_images_per_second,
+            }
         )
     run_id = mlflow.active_run().info.run_id
     score = validation_score(mlflow.MlflowClient(), run_id, cfg.train.monitor)

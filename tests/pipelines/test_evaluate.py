@@ -54,6 +54,11 @@ def test_every_run_logs_a_complete_report(trained, tmp_path):
     assert metrics["top_k_accuracy"] >= metrics["accuracy"]
     assert metrics["training"]["epochs"] == 2
     assert metrics["training"]["images_per_second"] > 0
+    # The step's own rate leaves out validation, the probe and the callbacks: it is the higher one.
+    assert metrics["training"]["step_images_per_second"] > metrics["training"]["images_per_second"]
+    parts = metrics["training"]["median_epoch_seconds"]
+    assert set(parts) == {"steps", "validation", "gradient_probe", "other_callbacks"}
+    assert parts["gradient_probe"] > 0  # the probe runs every epoch by default
     summary = (reports / "model_summary.txt").read_text()
     assert "dense1" in summary
     assert "Trainable params" in summary
