@@ -26,6 +26,10 @@ class RuntimeConfig(BaseModel):
     # measured on flowers' VGG, same accuracy), float32 on other CPUs, where bf16 is emulated.
     mixed_precision: bool | Literal["auto"] = False
     jit_compile: bool = False  # XLA: measured ~2x slower for small CNNs on this CPU
+    # TensorFlow's thread pools: within one op (a convolution) and across independent ops. 0: its
+    # own choice (one per core). Must be set before TensorFlow starts, i.e. in a fresh process.
+    intra_op_threads: int = Field(default=0, ge=0, le=1024)
+    inter_op_threads: int = Field(default=0, ge=0, le=1024)
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism (slower)
     # Multi-worker: a collective waiting longer than this for a peer fails instead of hanging.
     collective_timeout_seconds: float = Field(default=300.0, gt=0.0)

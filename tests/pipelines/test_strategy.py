@@ -134,6 +134,26 @@ def test_logical_cpus_need_a_fresh_process():
     assert "needs a fresh process" in out.stderr
 
 
+def _placement_in_a_fresh_process(setup: str, runtime: str) -> subprocess.CompletedProcess:
+    script = (
+        f"{setup}from pipelines.config import RuntimeConfig; from pipelines.training.distributed.strategy import build_placement;"
+        f"import tensorflow as tf; build_placement(RuntimeConfig({runtime}));"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(), tf.config.threading.get_inter_op_parallelism_threads())"
+    )
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_thread_pools_are_set_in_a_fresh_process_and_refused_in_a_started_one():
+    fresh = _placement_in_a_fresh_process("", "intra_op_threads=1, inter_op_threads=3")
+    assert fresh.returncode == 0, fresh.stderr[-500:]
+    assert fresh.stdout.split() == ["1", "3"]
+    default = _placement_in_a_fresh_process("", "")
+    assert default.stdout.split() == ["0", "0"]  # 0: TensorFlow's own choice, untouched
+    started = _placement_in_a_fresh_process("import tensorflow as tf; tf.constant(1.0);", "intra_op_threads=1")
+    assert started.returncode != 0
+    assert "runtime.intra_op_threads=1 needs a fresh process" in started.stderr
+
+
 @pytest.mark.parametrize(
     ("mode", "device", "native_bf16", "expected"),
     [

@@ -109,6 +109,7 @@ def cluster_from_env() -> dict | None:
 
 
 def _configure_devices(tf, cfg: RuntimeConfig) -> None:
+    _configure_threads(tf, cfg)
     try:
         if cfg.logical_cpus > 1:
             cpu = tf.config.list_physical_devices("CPU")[0]
@@ -121,6 +122,22 @@ def _configure_devices(tf, cfg: RuntimeConfig) -> None:
         if cfg.logical_cpus > 1 and have != cfg.logical_cpus:
             raise ValueError(
                 f"runtime.logical_cpus={cfg.logical_cpus} needs a fresh process: TensorFlow already set up {have} CPU device(s)"
+            ) from None
+
+
+def _configure_threads(tf, cfg: RuntimeConfig) -> None:
+    """runtime.intra_op_threads / inter_op_threads; 0 leaves TensorFlow's own choice."""
+    for kind in ("intra", "inter"):
+        wanted = getattr(cfg, f"{kind}_op_threads")
+        current = getattr(tf.config.threading, f"get_{kind}_op_parallelism_threads")()
+        if not wanted or current == wanted:
+            continue
+        try:
+            getattr(tf.config.threading, f"set_{kind}_op_parallelism_threads")(wanted)
+        except RuntimeError:
+            raise ValueError(
+                f"runtime.{kind}_op_threads={wanted} needs a fresh process: TensorFlow already runs with "
+                f"{current or 'its default'}"
             ) from None
 
 
