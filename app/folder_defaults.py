@@ -12,7 +12,9 @@ ones measured on a 2-core CPU (README, "Time to accuracy"); a faster machine jus
 import math
 from pathlib import Path
 
+from pipelines.config import CONFIG_DIR, load_config
 from pipelines.training.distributed.strategy import cpu_has_bf16
+from pipelines.training.progressive_schedule import mean_cost
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 DEFAULT_BUDGET_MINUTES = 10.0
@@ -44,13 +46,15 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> l
     n_val = _count_images(root / "val") if (root / "val").is_dir() else int(n_train * VAL_SHARE)
     # Per epoch, beyond the training images: validation (forward only, ~1/3 of a training image)
     # and the gradient-health probe batch. On a small training set these dominate.
-    per_epoch = n_train + n_val / 3 + PROBE_IMAGES
+    overhead = n_val / 3 + PROBE_IMAGES
     typical = sorted(sizes)[len(sizes) // 2] if sizes else 64
-    size, epochs = _size_and_epochs(family, per_epoch, typical, budget * 60)
+    progressive = load_config(CONFIG_DIR / f"flowers_{family}.yaml").train.progressive_resize
+    size, epochs = _size_and_epochs(family, n_train, overhead, typical, budget * 60, progressive)
     return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}"]
 
 
-def _size_and_epochs(family: str, per_epoch: float, typical: int, seconds: float) -> tuple[int, int]:
+def _size_and_epochs(family: str, n_train: int, overhead: float, typical: int, seconds: float, progressive):
+    """(side, epochs): the largest side leaving MIN_EPOCHS in the budget, and the epochs that fit."""
     # Photos smaller than 64 px are not upscaled: their own size (a multiple of 8, at least 32).
     sizes = CONV_SIZES if typical >= CONV_SIZES[-1] else (max(32, typical // 8 * 8),)
     rate_at_64 = IMAGES_PER_SECOND_AT_64[family] * (BF16_SPEEDUP if cpu_has_bf16() else 1.0)
@@ -58,7 +62,12 @@ def _size_and_epochs(family: str, per_epoch: float, typical: int, seconds: float
         if size > typical:
             continue
         rate = rate_at_64 * (64 / size) ** 2
-        epochs = math.floor(seconds * rate / max(1.0, per_epoch))
+        epochs = math.floor(seconds * rate / max(1.0, n_train + overhead))
+        if progressive.start_scale < 1:
+            # Smaller early epochs cost less: a few rounds settle the count (each epoch count has its own mix of sides).
+            for _ in range(3):
+                per_epoch = n_train * mean_cost(max(1, epochs), size, progressive) + overhead
+                epochs = math.floor(seconds * rate / max(1.0, per_epoch))
         if epochs >= MIN_EPOCHS or size == sizes[-1]:
             return size, max(5, min(MAX_EPOCHS, epochs))
     raise AssertionError("unreachable: the smallest size always returns")

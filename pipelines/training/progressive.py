@@ -18,15 +18,9 @@ import logging
 import keras
 import tensorflow as tf
 
+from pipelines.training.progressive_schedule import side_at
+
 log = logging.getLogger(__name__)
-
-
-def side_at(epoch: int, epochs: int, full: int, cfg) -> int:
-    """The image side of 0-based `epoch`: linear from start_scale x full to full, rounded to cfg.multiple."""
-    ramp = max(1, round(cfg.full_size_at * epochs))
-    scale = cfg.start_scale + (1.0 - cfg.start_scale) * min(1.0, epoch / ramp)
-    side = round(full * scale / cfg.multiple) * cfg.multiple
-    return int(min(full, max(cfg.multiple, side)))
 
 
 class ProgressiveResize(keras.callbacks.Callback):
