@@ -10,7 +10,7 @@ import tensorflow as tf
 from pipelines.config import CONFIG_DIR, load_config
 from pipelines.config.train import ProgressiveResizeConfig
 from pipelines.training.progressive import ProgressiveResize
-from pipelines.training.progressive_schedule import mean_cost, side_at
+from pipelines.training.progressive_schedule import side_at
 from tests.models.conftest import tiny_config
 
 
