@@ -48,9 +48,13 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> l
     # and the gradient-health probe batch. On a small training set these dominate.
     overhead = n_val / 3 + PROBE_IMAGES
     typical = sorted(sizes)[len(sizes) // 2] if sizes else 64
-    progressive = load_config(CONFIG_DIR / f"flowers_{family}.yaml").train.progressive_resize
-    size, epochs = _size_and_epochs(family, n_train, overhead, typical, budget * 60, progressive)
+    size, epochs = _size_and_epochs(family, n_train, overhead, typical, budget * 60, shipped_progressive(family))
     return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}"]
+
+
+def shipped_progressive(family: str):
+    """The progressive-resizing settings of the family's flowers config, which the folder run starts from."""
+    return load_config(CONFIG_DIR / f"flowers_{family}.yaml").train.progressive_resize
 
 
 def _size_and_epochs(family: str, n_train: int, overhead: float, typical: int, seconds: float, progressive):

@@ -16,6 +16,14 @@ def float32_cpu(monkeypatch):
     monkeypatch.setattr("app.folder_defaults.cpu_has_bf16", lambda: False)
 
 
+@pytest.fixture(autouse=True)
+def full_size_epochs(monkeypatch):
+    """The figures below are for epochs at full size; the progressive tests at the end turn it on."""
+    from pipelines.config.train import ProgressiveResizeConfig
+
+    monkeypatch.setattr("app.folder_defaults.shipped_progressive", lambda family: ProgressiveResizeConfig())
+
+
 def _photos(root, counts, side):
     for name, n in counts.items():
         (root / name).mkdir(parents=True, exist_ok=True)
@@ -110,3 +118,17 @@ def test_mean_cost_follows_the_sides():
     # sides over 4 epochs: 32, 48, 64, 64 -> (1/4 + 9/16 + 1 + 1) / 4
     assert mean_cost(4, 64, cfg) == pytest.approx((0.25 + 0.5625 + 1 + 1) / 4)
     assert mean_cost(10, 64, ProgressiveResizeConfig()) == 1.0
+
+
+def test_the_shipped_vgg_config_resizes_progressively_and_gets_more_epochs(tmp_path, monkeypatch):
+    import app.folder_defaults
+
+    photos = _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140)
+    full_size = _cfg("vgg", photos, budget=2)
+    monkeypatch.undo()  # the shipped settings, float32 CPU again
+    monkeypatch.setattr("app.folder_defaults.cpu_has_bf16", lambda: False)
+    assert app.folder_defaults.shipped_progressive("vgg").start_scale < 1
+    progressive = _cfg("vgg", photos, budget=2)
+    assert progressive.train.progressive_resize.start_scale < 1
+    assert progressive.data.image_size == full_size.data.image_size == (96, 96)
+    assert progressive.train.epochs > full_size.train.epochs
