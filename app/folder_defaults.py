@@ -29,6 +29,8 @@ TRAIN_SHARE = 0.7  # of a flat folder; train/ is used as is
 VAL_SHARE = 0.15 / 0.7  # validation images per training image in a flat folder's split
 PROBE_IMAGES = 128  # train.gradient_health.batch_size: one forward + backward per epoch
 SAMPLE = 200  # image headers read to find the typical resolution
+# Below this many optimizer steps an epoch (a few hundred images) the batch is halved, see _small_set_batch.
+MIN_STEPS_PER_EPOCH, SMALL_SET_BATCH = 20, 32
 
 
 def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> list[str]:
@@ -49,7 +51,23 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> l
     overhead = n_val / 3 + PROBE_IMAGES
     typical = sorted(sizes)[len(sizes) // 2] if sizes else 64
     size, epochs = _size_and_epochs(family, n_train, overhead, typical, budget * 60, shipped_progressive(family))
-    return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}"]
+    return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}", *_small_set_batch(family, n_train)]
+
+
+def _small_set_batch(family: str, n_train: int) -> list[str]:
+    """Half the flowers config's batch (and learning rate) when an epoch would be only a few steps.
+
+    Measured in the small regime (200 training images, 3 minutes): batch 64 gave 3 steps an
+    epoch and 0.504 test accuracy, where batch 32 had given 0.621.
+    """
+    cfg = load_config(CONFIG_DIR / f"flowers_{family}.yaml").train
+    if cfg.batch_size <= SMALL_SET_BATCH or n_train / cfg.batch_size >= MIN_STEPS_PER_EPOCH:
+        return []
+    scale = SMALL_SET_BATCH / cfg.batch_size  # the linear scaling rule, as the config doubled both
+    return [
+        f"train.batch_size={SMALL_SET_BATCH}",
+        f"train.optimizer.learning_rate={cfg.optimizer.learning_rate * scale:g}",
+    ]
 
 
 def shipped_progressive(family: str):

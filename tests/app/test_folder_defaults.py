@@ -132,3 +132,16 @@ def test_the_shipped_vgg_config_resizes_progressively_and_gets_more_epochs(tmp_p
     assert progressive.train.progressive_resize.start_scale < 1
     assert progressive.data.image_size == full_size.data.image_size == (96, 96)
     assert progressive.train.epochs > full_size.train.epochs
+
+
+def test_a_small_folder_gets_smaller_batches_with_the_learning_rate_scaled(tmp_path):
+    from pipelines.config import CONFIG_DIR
+
+    flowers = load_config(CONFIG_DIR / "flowers_vgg.yaml")
+    small = _cfg("vgg", _photos(tmp_path / "p", {"a": 150, "b": 150}, side=70))  # 210 training images
+    assert flowers.train.batch_size == 64
+    assert small.train.batch_size == 32  # 210 / 64 = 3 steps an epoch: too few
+    assert small.train.optimizer.learning_rate == pytest.approx(flowers.train.optimizer.learning_rate / 2)
+    many = tmp_path / "many"
+    _photos(many / "train", {"a": 700, "b": 700}, side=70)  # 1,400 / 64 = 22 steps: the config's batch
+    assert _cfg("vgg", many, budget=1).train.batch_size == 64
