@@ -31,3 +31,14 @@ def flowers_dir():
     if not FLOWERS.is_dir():
         pytest.skip(f"shared flowers dataset not found at {FLOWERS}")
     return FLOWERS
+
+
+@pytest.fixture(autouse=True)
+def default_ctrl_c():
+    """Every test starts with Python's own SIGINT handler (a test process may inherit SIGINT ignored,
+    and the Ctrl-C tests, and the subprocesses they start, would then never see one)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -99,9 +99,10 @@ EVAL_BATCH_PIXELS = 256 * 64 * 64
 
 
 def eval_batch_size(train_batch: int, image_size, replicas: int = 1) -> int:
-    """The validation batch: the training batch, or more when the images are small (a multiple of replicas)."""
-    by_pixels = EVAL_BATCH_PIXELS // (image_size[0] * image_size[1]) // replicas * replicas
-    return max(train_batch, by_pixels)
+    """The validation batch: the training batch, or more when the images are small (one replica only)."""
+    if replicas > 1:
+        return train_batch  # a distributed last batch must split evenly across replicas: keep the tested one
+    return max(train_batch, EVAL_BATCH_PIXELS // (image_size[0] * image_size[1]))
 
 
 def class_weights(labels, num_classes: int) -> dict[int, float]:
