@@ -50,17 +50,17 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> l
     # and the gradient-health probe batch. On a small training set these dominate.
     overhead = n_val / 3 + PROBE_IMAGES
     typical = sorted(sizes)[len(sizes) // 2] if sizes else 64
-    size, epochs = _size_and_epochs(family, n_train, overhead, typical, budget * 60, shipped_progressive(family))
-    return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}", *_small_set_batch(family, n_train)]
+    shipped = shipped_train(family)
+    size, epochs = _size_and_epochs(family, n_train, overhead, typical, budget * 60, shipped.progressive_resize)
+    return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}", *_small_set_batch(shipped, n_train)]
 
 
-def _small_set_batch(family: str, n_train: int) -> list[str]:
-    """Half the flowers config's batch (and learning rate) when an epoch would be only a few steps.
+def _small_set_batch(cfg, n_train: int) -> list[str]:
+    """Half the flowers config's batch (and learning rate; `cfg`: its train slice) when an epoch would be only a few steps.
 
     Measured in the small regime (200 training images, 3 minutes): batch 64 gave 3 steps an
     epoch and 0.504 test accuracy, where batch 32 had given 0.621.
     """
-    cfg = load_config(CONFIG_DIR / f"flowers_{family}.yaml").train
     if cfg.batch_size <= SMALL_SET_BATCH or n_train / cfg.batch_size >= MIN_STEPS_PER_EPOCH:
         return []
     scale = SMALL_SET_BATCH / cfg.batch_size  # the linear scaling rule, as the config doubled both
@@ -70,9 +70,9 @@ def _small_set_batch(family: str, n_train: int) -> list[str]:
     ]
 
 
-def shipped_progressive(family: str):
-    """The progressive-resizing settings of the family's flowers config, which the folder run starts from."""
-    return load_config(CONFIG_DIR / f"flowers_{family}.yaml").train.progressive_resize
+def shipped_train(family: str):
+    """The `train` slice of the family's flowers config, which the folder run starts from."""
+    return load_config(CONFIG_DIR / f"flowers_{family}.yaml").train
 
 
 def _size_and_epochs(family: str, n_train: int, overhead: float, typical: int, seconds: float, progressive):

@@ -19,9 +19,13 @@ def float32_cpu(monkeypatch):
 @pytest.fixture(autouse=True)
 def full_size_epochs(monkeypatch):
     """The figures below are for epochs at full size; the progressive tests at the end turn it on."""
+    from app.folder_defaults import shipped_train
     from pipelines.config.train import ProgressiveResizeConfig
 
-    monkeypatch.setattr("app.folder_defaults.shipped_progressive", lambda family: ProgressiveResizeConfig())
+    monkeypatch.setattr(
+        "app.folder_defaults.shipped_train",
+        lambda family: shipped_train(family).model_copy(update={"progressive_resize": ProgressiveResizeConfig()}),
+    )
 
 
 def _photos(root, counts, side):
@@ -127,7 +131,7 @@ def test_the_shipped_vgg_config_resizes_progressively_and_gets_more_epochs(tmp_p
     full_size = _cfg("vgg", photos, budget=2)
     monkeypatch.undo()  # the shipped settings, float32 CPU again
     monkeypatch.setattr("app.folder_defaults.cpu_has_bf16", lambda: False)
-    assert app.folder_defaults.shipped_progressive("vgg").start_scale < 1
+    assert app.folder_defaults.shipped_train("vgg").progressive_resize.start_scale < 1
     progressive = _cfg("vgg", photos, budget=2)
     assert progressive.train.progressive_resize.start_scale < 1
     assert progressive.data.image_size == full_size.data.image_size == (96, 96)
