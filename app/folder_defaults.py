@@ -12,11 +12,11 @@ ones measured on a 2-core CPU (README, "Time to accuracy"); a faster machine jus
 import math
 from pathlib import Path
 
+from data.decode import IMAGE_SUFFIXES, open_image
 from pipelines.config import CONFIG_DIR, load_config
 from pipelines.training.distributed.strategy import cpu_has_bf16
 from pipelines.training.progressive_schedule import mean_cost
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 DEFAULT_BUDGET_MINUTES = 10.0
 # Training images per second at 64 px on 2 CPU cores in float32, validation included (flowers runs),
 # and how much faster the shipped configs' bfloat16 (runtime.mixed_precision: auto) runs where the
@@ -101,8 +101,6 @@ def _count_images(folder: Path) -> int:
 
 def _profile(root: Path) -> tuple[dict[str, int], list[int]]:
     """{class: image count} of the training images, and the shorter side of a sample of them."""
-    from PIL import Image
-
     base = root / "train" if (root / "train").is_dir() else root
     counts, files = {}, []
     for class_dir in sorted(p for p in base.iterdir() if p.is_dir()):
@@ -113,7 +111,7 @@ def _profile(root: Path) -> tuple[dict[str, int], list[int]]:
     sizes = []
     for path in files[:SAMPLE]:
         try:
-            with Image.open(path) as image:  # reads the header only
+            with open_image(path) as image:  # reads the header only
                 sizes.append(min(image.size))
         except OSError:
             continue  # unreadable files are the loader's to report

@@ -7,6 +7,9 @@ mode, so `width x height x bytes per pixel` is checked against `max_decoded_byte
 16-bit PNG can declare 6300x6300 = 79 MB of pixels). JPEGs are decoded at reduced scale
 (1/2, 1/4, 1/8 in the DCT, Pillow's `draft`) when the target size allows it, so a 24-megapixel
 photo costs a few MB, not 72. Conversions work in the narrowest integer type they can.
+
+Only the formats of IMAGE_FORMATS are ever opened, whatever a file or upload is called: Pillow
+knows ~40 formats, and some hand the bytes to other programs (EPS/PostScript runs Ghostscript).
 """
 
 import io
@@ -16,6 +19,20 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from data.errors import first_line
 
+# The one list of image file types (training folders, batch predict, folder defaults) and the
+# Pillow format each suffix stands for; decoding opens these formats and no other.
+IMAGE_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+IMAGE_SUFFIXES = frozenset(IMAGE_FORMATS)
+PILLOW_FORMATS = tuple(dict.fromkeys(IMAGE_FORMATS.values()))
 DEFAULT_MAX_PIXELS = 40_000_000
 # 48 MiB of decoded pixels per image: 4096x4096 RGB, 5000x5000 16-bit gray. Decoding then
 # converting takes ~3x this at the peak (see README, "Serving limits").
@@ -38,7 +55,7 @@ def decode_image(
     if not data:
         raise DecodeError("empty file")
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with open_image(io.BytesIO(data)) as img:
             # Check the header's size before decoding any pixels: a decompression bomb
             # declares a huge canvas in a few bytes.
             if img.width * img.height > max_pixels:
@@ -59,12 +76,27 @@ def decode_image(
     except DecodeError:
         raise
     except UnidentifiedImageError:
-        raise DecodeError("not an image (unrecognized format)") from None
+        raise DecodeError(f"not an image ({_format_name(data[:16])})") from None
     except Image.DecompressionBombError as err:
         raise DecodeError(f"image over the pixel limit ({first_line(err, 120)})") from None
     except Exception as err:  # Pillow's plugins raise OSError, SyntaxError, struct.error, ...
         raise DecodeError(_reason(err)) from None
     return resize_array(pixels, image_size, resize)
+
+
+def open_image(fp) -> Image.Image:
+    """Image.open limited to our formats: a file of any other format (named anything) is never parsed."""
+    return Image.open(fp, formats=PILLOW_FORMATS)
+
+
+def _format_name(prefix: bytes) -> str:
+    """What a refused file is, from its first bytes alone (Pillow's magic-number checks read no further)."""
+    Image.init()
+    for name in Image.ID:
+        accept = Image.OPEN[name][1]
+        if name not in PILLOW_FORMATS and accept is not None and accept(prefix):
+            return f"{name} is not accepted; {', '.join(PILLOW_FORMATS)} are"
+    return "unrecognized format"
 
 
 def decoded_bytes(img: Image.Image) -> int:

@@ -9,12 +9,10 @@ import numpy as np
 
 from data.config import DataConfig
 from data.dataset import ImageSet, Loaded, fingerprint
-from data.decode import DecodeError, decode_image
+from data.decode import IMAGE_SUFFIXES, DecodeError, decode_image
 
 log = logging.getLogger(__name__)
 
-# The one list of image file types: training, evaluation and batch prediction all read these.
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLIT_DIRS = {"train": ("train",), "val": ("val", "validation"), "test": ("test",)}
 
 

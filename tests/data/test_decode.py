@@ -1,14 +1,34 @@
 """The one decode function, on every kind of file a real folder holds: generated here, not mocked."""
 
 import io
+import os
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from data.decode import DecodeError, decode_image
+from data.decode import IMAGE_FORMATS, IMAGE_SUFFIXES, DecodeError, decode_image
+
+# A real (tiny) Encapsulated PostScript file, written by hand: Pillow's EPS plugin renders such
+# files by running Ghostscript on them.
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nnewpath 0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fake_ghostscript(folder: Path) -> tuple[Path, Path]:
+    """A stand-in `gs` in `folder` that records every call: (folder to put first on PATH, its log)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    calls = folder / "gs-calls.log"
+    script = folder / "gs"
+    # Answers `gs --version` as the real one does, so Pillow would go on to render with it.
+    script.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n[ "$1" = --version ] && echo 10.0 && exit 0\nexit 1\n')
+    script.chmod(0o755)
+    return folder, calls
 
 
 def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -106,6 +126,39 @@ def test_resize_policies_differ_and_keep_shape():
 def test_non_images_raise_decode_error_with_reason(data, reason):
     with pytest.raises(DecodeError, match=reason):
         decode_image(data, (8, 8), 3)
+
+
+def test_eps_named_png_is_refused_in_one_line_and_ghostscript_never_runs(tmp_path):
+    bin_dir, calls = fake_ghostscript(tmp_path / "bin")
+    (tmp_path / "photo.png").write_bytes(EPS)
+    # A fresh interpreter: Pillow remembers whether it found Ghostscript once per process.
+    code = (
+        "import sys; from pathlib import Path; from data.decode import decode_image, DecodeError\n"
+        "try: decode_image(Path(sys.argv[1]).read_bytes(), (8, 8), 3)\n"
+        "except DecodeError as err: print(err)\n"
+    )
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "photo.png")], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("not an image (EPS is not accepted")
+    assert len(done.stdout.splitlines()) == 1
+    assert "gs" not in done.stdout.split()  # no command line echoed
+    assert not calls.exists(), f"Ghostscript ran: {calls.read_text()}"
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("PPM", "PPM"), ("ICO", "ICO"), ("PCX", "PCX"), ("JPEG2000", "JPEG2000")])
+def test_formats_outside_the_list_are_refused_by_name(fmt, name):
+    data = encode(Image.fromarray(gradient(16, 16)), fmt)
+    with pytest.raises(DecodeError, match=rf"^not an image \({name} is not accepted"):
+        decode_image(data, (8, 8), 3)
+
+
+def test_every_listed_format_decodes_whatever_the_suffix_says():
+    assert {".jpg", ".png", ".tif", ".tiff", ".webp"} <= IMAGE_SUFFIXES
+    for fmt in set(IMAGE_FORMATS.values()):
+        assert decode_image(encode(Image.fromarray(gradient()), fmt), (8, 8), 3).shape == (8, 8, 3)
 
 
 def test_truncated_jpeg_is_refused():

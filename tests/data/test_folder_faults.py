@@ -51,3 +51,17 @@ def test_loose_files_next_to_train_and_val_are_listed_as_skipped(tmp_path):
     write_image(root / "train" / "unsorted.png", 20)
     splits = load_splits(folder_cfg(root), seed=1)
     assert {path for path, _ in splits.skipped} == {"stray.png", "train/unsorted.png"}
+
+
+def test_an_eps_file_named_like_a_photo_is_skipped_and_ghostscript_never_runs(tmp_path, monkeypatch):
+    from tests.data.test_decode import EPS, fake_ghostscript
+
+    bin_dir, calls = fake_ghostscript(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    root = make_folder(tmp_path / "ds", {"cat": 8, "dog": 8})
+    (root / "cat" / "photo.png").write_bytes(EPS)
+    splits = load_splits(folder_cfg(root), seed=1)
+    skipped = dict(splits.skipped)
+    assert skipped["cat/photo.png"].startswith("not an image (EPS is not accepted")
+    assert len(splits.manifest()) == 16
+    assert not calls.exists(), f"Ghostscript ran: {calls.read_text()}"
