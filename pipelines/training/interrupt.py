@@ -5,7 +5,8 @@ Inside the SQLite transaction of an MLflow metric write, that leaves the store l
 run's own failure can then not be recorded ("database is locked": seen when a tuning study was
 interrupted on a loaded machine). So while the model trains, the first Ctrl-C only sets a flag
 and `InterruptAtBatchEnd` raises KeyboardInterrupt at the next batch end, where nothing is
-half-written; a second Ctrl-C interrupts at once, as usual.
+half-written; a second Ctrl-C interrupts at once, as usual. SIGTERM is deferred the same way
+and raises `Terminated` (a KeyboardInterrupt), so the run is recorded KILLED and resumes.
 """
 
 import logging
@@ -15,6 +16,8 @@ from contextlib import contextmanager
 
 import keras
 
+from data.errors import Terminated, raise_terminated
+
 log = logging.getLogger(__name__)
 
 
@@ -23,33 +26,38 @@ class InterruptAtBatchEnd(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self.requested = False
+        self.requested: BaseException | None = None
 
     def request(self, signum, frame):
+        stop = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        log.warning("Ctrl-C: stopping at the end of this batch (Ctrl-C again to stop at once)")
+            raise stop
+        self.requested = stop
+        name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+        log.warning("%s: stopping at the end of this batch (Ctrl-C again to stop at once)", name)
 
     def _raise_if_requested(self, *_args, **_kwargs):
         if self.requested:
-            raise KeyboardInterrupt
+            raise self.requested
 
     on_train_batch_end = on_test_batch_end = on_epoch_begin = _raise_if_requested
 
 
 @contextmanager
 def interrupts_between_batches(callback: InterruptAtBatchEnd):
-    """Route SIGINT to `callback` while the block runs (main thread, default handler only)."""
+    """Route SIGINT and SIGTERM to `callback` while the block runs (main thread; only signals whose
+    handler is Python's default or the CLI's `raise_terminated`, never one that is ignored)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:  # ignored, or someone else's handler: leave it
-        yield
-        return
-    signal.signal(signal.SIGINT, callback.request)
+    # Ignored signals and other people's handlers are left alone.
+    routable = {signal.SIGINT: (signal.default_int_handler,), signal.SIGTERM: (signal.SIG_DFL, raise_terminated)}
+    previous = {sig: signal.getsignal(sig) for sig in routable}
+    routed = [sig for sig, handlers in routable.items() if previous[sig] in handlers]
+    for sig in routed:
+        signal.signal(sig, callback.request)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig in routed:
+            signal.signal(sig, previous[sig])

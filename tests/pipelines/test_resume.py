@@ -1,5 +1,6 @@
 """Kill -9 mid-training, run the same command again: the same MLflow run continues and FINISHES."""
 
+import signal
 import subprocess
 
 import pytest
@@ -36,3 +37,28 @@ def test_sigkill_then_same_command_resumes_the_same_run(mlflow_store, tmp_path):
     assert "epoch 1/" not in second.stderr
     (run_dir,) = (tmp_path / "out").iterdir()
     assert not (run_dir / "backup").exists()  # a finished run needs no backup
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_run_killed_with_its_reason_and_the_same_command_resumes_it(mlflow_store, tmp_path):
+    command = train_command(
+        f"train.epochs={EPOCHS}", "train.early_stopping_patience=null", f"output_dir={tmp_path / 'out'}"
+    )
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_backup(first, tmp_path / "out", min_epoch=2, kill=False)
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 143, stderr[-2000:]  # 128 + SIGTERM, as a shell reports it
+    assert "Traceback" not in stderr
+
+    (run_before,) = all_runs(mlflow_store)
+    assert run_before.info.status == "KILLED"  # not left RUNNING with no reason
+    assert run_before.data.tags["stop_reason"] == "SIGTERM"
+
+    second = run_cli(command)
+    assert second.returncode == 0, second.stderr[-3000:]
+    (run,) = all_runs(mlflow_store)
+    assert run.info.run_id == run_before.info.run_id
+    assert run.info.status == "FINISHED"
+    history = client(mlflow_store).get_metric_history(run.info.run_id, "val_accuracy")
+    assert {m.step for m in history} == set(range(1, EPOCHS + 1))

@@ -13,7 +13,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from data.errors import first_line
+from data.errors import Terminated, first_line
 from pipelines.training.resume.disk import as_disk_full
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,10 @@ def tracked_run(tracking, run_dir: Path, start_epoch: int, parent_run_id: str | 
         # A write that failed on a full disk: say so in one line, naming the path.
         err = as_disk_full(raised, run_dir, 0) or raised
         reason = first_line(err)
-        tracking.set_tags({"failure_reason": reason[:4000], "failure_type": type(err).__name__})
+        tags = {"failure_reason": reason[:4000], "failure_type": type(err).__name__}
+        if isinstance(err, KeyboardInterrupt):  # Ctrl-C or SIGTERM: the same command resumes the run
+            tags["stop_reason"] = "SIGTERM" if isinstance(err, Terminated) else "Ctrl-C"
+        tracking.set_tags(tags)
         tracking.end_run("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
         if not tracking.online:
             _forget_active_run(mlflow)
