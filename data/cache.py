@@ -1,7 +1,11 @@
-"""`data.cache: disk`: decoded arrays kept between runs, keyed by dataset fingerprint and decode settings.
+"""`data.cache: disk`: decoded arrays kept between runs, keyed by file contents and decode settings.
 
 Decoding thousands of JPEGs takes longer than many training epochs on small images; a second
 run with the same files and settings reads one .npy per part instead.
+
+A folder's key holds a hash of every image file's bytes, not just names and sizes: a photo
+edited in place at the same size, or two photos swapped between class folders, must be decoded
+again. Hashing is cheap next to decoding (flowers, 4,317 JPEGs, 18 MB: ~0.2 s).
 """
 
 import hashlib
@@ -14,9 +18,10 @@ import numpy as np
 
 from data.config import DataConfig
 from data.dataset import ImageSet, Loaded
+from data.decode import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
-FORMAT = 2  # bump when the decoder changes what it produces (2: JPEG draft decoding)
+FORMAT = 3  # bump when the decoder changes what it produces (2: JPEG draft decoding, 3: listed formats only)
 
 
 def cache_key(cfg: DataConfig, source_fingerprint: str) -> str:
@@ -25,12 +30,42 @@ def cache_key(cfg: DataConfig, source_fingerprint: str) -> str:
         cfg.source,
         cfg.path,
         source_fingerprint,
+        folder_digest(Path(cfg.path).expanduser()) if cfg.source == "folder" else None,
         list(cfg.image_size),
         cfg.channels,
         cfg.resize,
         cfg.max_pixels,
     ]
     return hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:20]
+
+
+def folder_digest(root: Path) -> str:
+    """A hash of every image file under `root`: its path relative to `root` and a SHA-256 of its bytes."""
+    base = os.fsencode(root)
+    suffixes = {s.encode() for s in IMAGE_SUFFIXES}
+    files, seen = [], set()
+    # os.walk, not Path.rglob (8x slower here); symlinked class folders are followed as the loader
+    # follows them, each directory once so that a link loop ends.
+    for folder, dirs, names in os.walk(base, followlinks=True):
+        stat = os.stat(folder)
+        if (stat.st_dev, stat.st_ino) in seen:
+            dirs.clear()
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        files += [os.path.join(folder, n) for n in names if os.path.splitext(n)[1].lower() in suffixes]
+    digest = hashlib.sha256()
+    # One thread: the files are small, and threads only contended for the GIL (0.5 s vs 0.2 s on flowers).
+    for path in sorted(files):
+        digest.update(os.path.relpath(path, base) + b"\0" + _file_hash(path))
+    return digest.hexdigest()
+
+
+def _file_hash(path: bytes) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).digest()
+    except OSError as err:  # unreadable now: the loader lists it; once readable, the key changes
+        return f"unreadable: {err.errno}".encode()
 
 
 def load_cached(cfg: DataConfig, source_fingerprint: str, load) -> Loaded:
