@@ -5,13 +5,15 @@ run with the same files and settings reads one .npy per part instead.
 
 A folder's key holds a hash of every image file's bytes, not just names and sizes: a photo
 edited in place at the same size, or two photos swapped between class folders, must be decoded
-again. Hashing is cheap next to decoding (flowers, 4,317 JPEGs, 18 MB: ~0.2 s).
+again. Hashing is cheap next to decoding: flowers (4,317 JPEGs, 18 MB) hashes in 0.3 s and
+decodes in 5.4 s at 64 px (2 busy cores; as long as scanning its names and sizes).
 """
 
 import hashlib
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -47,14 +49,14 @@ def folder_digest(root: Path) -> str:
     # os.walk, not Path.rglob (8x slower here); symlinked class folders are followed as the loader
     # follows them, each directory once so that a link loop ends.
     for folder, dirs, names in os.walk(base, followlinks=True):
-        stat = os.stat(folder)
-        if (stat.st_dev, stat.st_ino) in seen:
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in seen:
             dirs.clear()
             continue
-        seen.add((stat.st_dev, stat.st_ino))
+        seen.add((info.st_dev, info.st_ino))
         files += [os.path.join(folder, n) for n in names if os.path.splitext(n)[1].lower() in suffixes]
     digest = hashlib.sha256()
-    # One thread: the files are small, and threads only contended for the GIL (0.5 s vs 0.2 s on flowers).
+    # One thread: the files are small, and threads only contended for the GIL (flowers: 0.5 s vs 0.2 s).
     for path in sorted(files):
         digest.update(os.path.relpath(path, base) + b"\0" + _file_hash(path))
     return digest.hexdigest()
@@ -62,8 +64,14 @@ def folder_digest(root: Path) -> str:
 
 def _file_hash(path: bytes) -> bytes:
     try:
-        with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).digest()
+        # O_NONBLOCK: a FIFO named photo.png must not hang the run (the loader skips it anyway).
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return b"not a regular file"
+            digest = hashlib.sha256()
+            for chunk in iter(lambda: f.read(1 << 20), b""):  # a huge file is never all in memory
+                digest.update(chunk)
+            return digest.digest()
     except OSError as err:  # unreadable now: the loader lists it; once readable, the key changes
         return f"unreadable: {err.errno}".encode()
 

@@ -56,3 +56,11 @@ def test_unchanged_files_are_read_from_the_cache(tmp_path, caplog):
     assert pixels_by_id(load_splits(cfg, seed=3)) == before
     assert "read decoded images from the disk cache" in caplog.text
     assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_a_fifo_named_like_a_photo_does_not_hang_the_cache_key(tmp_path):
+    import os
+
+    root, cfg, before = cached_setup(tmp_path)
+    os.mkfifo(root / "a" / "pipe.bmp")
+    assert pixels_by_id(load_splits(cfg, seed=3)) == before  # returns: nothing waits on the FIFO
