@@ -2,7 +2,7 @@
 
 | task        | output                                   | loss                       | metrics                          |
 | ----------- | ---------------------------------------- | -------------------------- | -------------------------------- |
-| multiclass  | softmax over num_classes                 | categorical cross-entropy  | accuracy, top_k_accuracy (k = min(5, n // 2); none below 4 classes) |
+| multiclass  | softmax over num_classes                 | categorical cross-entropy  | accuracy, top_{k}_accuracy (k = min(5, n // 2); none below 4 classes) |
 | binary      | one sigmoid unit, exposed as [1-p, p]    | binary cross-entropy       | accuracy, auc                    |
 | multilabel  | one sigmoid per class                    | binary cross-entropy       | accuracy (per label), auc        |
 
@@ -54,7 +54,7 @@ def build_head(x, task: str, num_classes: int, name: str = "predictions", kernel
 
 
 def top_k(num_classes: int) -> int | None:
-    """The one k of every `top_k_accuracy` (validation, test, evaluate, the custom loop).
+    """The one k of every top-k metric (validation, test, evaluate, the custom loop).
 
     Top-5 as for ImageNet, but never so large that it is trivially 1 (5 flower classes: top-2),
     and none below 4 classes, where top-1 would only repeat accuracy.
@@ -63,18 +63,24 @@ def top_k(num_classes: int) -> int | None:
     return k if k >= 2 else None
 
 
+def top_k_name(k: int) -> str:
+    """`top_5_accuracy`: the k is in the name, so top-2 on flowers never sits beside top-5 on digits
+    under one metric (MLflow, reports, compare)."""
+    return f"top_{k}_accuracy"
+
+
 def build_compile_args(task: str, loss_cfg, num_classes: int) -> dict:
     """`loss` and `metrics` for `model.compile(**build_compile_args(...))`.
 
-    Metric names are the same for every task (`accuracy`, then `top_k_accuracy` or `auc`), so
-    callbacks can monitor `val_accuracy` whatever the head.
+    Every task has `accuracy` (then `top_<k>_accuracy` or `auc`), so callbacks can monitor
+    `val_accuracy` whatever the head.
     """
     check_task(task, num_classes)
     if task == "multiclass":
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
         k = top_k(num_classes)
         if k:
-            metrics.append(keras.metrics.TopKCategoricalAccuracy(k=k, name="top_k_accuracy"))
+            metrics.append(keras.metrics.TopKCategoricalAccuracy(k=k, name=top_k_name(k)))
     else:
         metrics = [
             keras.metrics.BinaryAccuracy(name="accuracy"),

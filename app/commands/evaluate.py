@@ -26,7 +26,8 @@ def run(args) -> int:
     metrics = run_evaluation(args.model, args.data, out_dir, args.overrides)
     print(f"accuracy:       {metrics['accuracy']:.4f} on {metrics['num_images']} images")
     if "top_k" in metrics:
-        print(f"top-{metrics['top_k']} accuracy: {metrics['top_k_accuracy']:.4f}")
+        k = metrics["top_k"]
+        print(f"top-{k} accuracy: {metrics[f'top_{k}_accuracy']:.4f}")
     print(f"macro F1:       {metrics['macro_f1']:.4f}")
     print(f"report:         {out_dir}/ (metrics.json, per_class.csv, confusion_matrix.png, misclassified.png)")
     return 0

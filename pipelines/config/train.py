@@ -45,7 +45,8 @@ class TrainConfig(BaseModel):
     optimizer: OptimizerConfig = OptimizerConfig()
     loss: LossConfig = LossConfig()
     # The validation metric that picks the best checkpoint and drives the callbacks below.
-    monitor: Literal["val_accuracy", "val_loss", "val_top_k_accuracy"] = "val_accuracy"
+    # Top-k carries its k (val_top_5_accuracy: models.heads.top_k); prepare checks the model measures it.
+    monitor: str = Field(default="val_accuracy", pattern=r"^val_(accuracy|loss|top_\d+_accuracy)$")
     # Epochs without improvement before stopping, counted only after the learning-rate warm-up
     # (a warm-up epoch's weights are never kept as "best"). "auto": 12 with a constant learning
     # rate, off with a schedule (cosine, onecycle, ...): stopping would cut the low-learning-rate

@@ -5,7 +5,7 @@ LOWER_IS_BETTER_MARKERS = ("loss", "cross_entropy", "seconds")
 
 
 def higher_is_better(metric: str) -> bool:
-    """`val_accuracy`, `best_val_top_k_accuracy`: higher; `val_loss`, `train_seconds`: lower."""
+    """`val_accuracy`, `best_val_top_5_accuracy`: higher; `val_loss`, `train_seconds`: lower."""
     return not any(marker in metric for marker in LOWER_IS_BETTER_MARKERS)
 
 

@@ -58,9 +58,12 @@ class Evaluation:
             ],
         }
         if self.top_k:
+            from models.heads import top_k_name
+
             top = np.argsort(self.probabilities, axis=1)[:, ::-1][:, : self.top_k]
             metrics["top_k"] = self.top_k
-            metrics["top_k_accuracy"] = float(np.mean([y in row for y, row in zip(self.labels, top, strict=True)]))
+            hits = [y in row for y, row in zip(self.labels, top, strict=True)]
+            metrics[top_k_name(self.top_k)] = float(np.mean(hits))  # e.g. top_5_accuracy
         return metrics
 
 
@@ -84,7 +87,7 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> n
 def evaluate_model(model, images, class_names: list[str], batch_size: int = 256) -> Evaluation:
     """Evaluate on an ImageSet (uint8 images, int labels in `class_names` order).
 
-    Top-k uses the k of training's `val_top_k_accuracy` (models.heads.top_k), so one name is one k.
+    Top-k uses the k of training's `val_top_<k>_accuracy` (models.heads.top_k), and the name carries it.
     """
     from models.heads import top_k
 
@@ -204,8 +207,11 @@ def write_run_report(
         f"{prefix}_loss": metrics["cross_entropy"],
         f"{prefix}_macro_f1": metrics["macro_f1"],
     }
-    if "top_k_accuracy" in metrics:
-        test[f"{prefix}_top_k_accuracy"] = metrics["top_k_accuracy"]
+    if "top_k" in metrics:  # e.g. test_top_5_accuracy
+        from models.heads import top_k_name
+
+        name = top_k_name(metrics["top_k"])
+        test[f"{prefix}_{name}"] = metrics[name]
     if tta != "none":
         single = evaluate_model(inference_model(model), split, splits.class_names)
         test[f"{prefix}_accuracy_no_tta"] = float(np.mean(single.predictions == single.labels))

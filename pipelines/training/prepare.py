@@ -161,7 +161,7 @@ def _fit_whitening(network, inputs: RunInputs, normalization: str, sample: int =
 
 
 def _check_monitor(monitor: str, metrics) -> None:
-    """`val_top_k_accuracy` on a 3-class set (no top-k metric there) is a one-line error, not a Keras warning."""
+    """`val_top_5_accuracy` on a 5-class set (top-2 there) or a 3-class one (no top-k): one line, not a Keras warning."""
     names = {"loss", *(metric.name for metric in metrics)}
     if monitor.removeprefix("val_") not in names:
         raise ValueError(

@@ -52,7 +52,7 @@ def test_train_checkpoint_and_serve_like_train_py_does(tmp_path):
     _, y = batch(n=16)
     history = model.fit(pixels, y, validation_data=(pixels, y), epochs=1, batch_size=8, verbose=0).history
     # Metric names as for any model, so callbacks can monitor val_accuracy.
-    assert set(history) == {"loss", "accuracy", "top_k_accuracy", "val_loss", "val_accuracy", "val_top_k_accuracy"}
+    assert set(history) == {"loss", "accuracy", "top_2_accuracy", "val_loss", "val_accuracy", "val_top_2_accuracy"}
     expected = model.predict_on_batch(pixels)
     assert expected.shape == (16, NUM_CLASSES)
 

@@ -137,7 +137,7 @@ def _labels(task, n=16):
 @pytest.mark.parametrize(
     ("task", "metric_names"),
     [
-        ("multiclass", {"loss", "accuracy", "top_k_accuracy"}),
+        ("multiclass", {"loss", "accuracy", "top_2_accuracy"}),  # 4 classes: top-2
         ("binary", {"loss", "accuracy", "auc"}),
         ("multilabel", {"loss", "accuracy", "auc"}),
     ],
@@ -182,4 +182,4 @@ def test_one_top_k_rule_and_no_top_k_metric_below_four_classes():
     names = [m.name for m in build_compile_args("multiclass", LossConfig(), 3)["metrics"]]
     assert names == ["accuracy"]
     five = build_compile_args("multiclass", LossConfig(), 5)["metrics"]
-    assert [(m.name, getattr(m, "k", None)) for m in five] == [("accuracy", None), ("top_k_accuracy", 2)]
+    assert [(m.name, getattr(m, "k", None)) for m in five] == [("accuracy", None), ("top_2_accuracy", 2)]

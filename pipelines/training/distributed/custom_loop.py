@@ -86,7 +86,7 @@ def _build_steps(model, strategy, task: str, top_k: int | None, jit_compile: boo
             out["correct"] = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, -1), labels), tf.float32))
             if top_k:
                 hits = tf.math.in_top_k(labels, probabilities, top_k)
-                out["top_k_correct"] = tf.reduce_sum(tf.cast(hits, tf.float32))
+                out[f"top_{top_k}_accuracy"] = tf.reduce_sum(tf.cast(hits, tf.float32))  # a sum until logs()
         else:
             # Binary and multilabel heads are sigmoids: Keras' BinaryAccuracy, each label at 0.5,
             # averaged over labels, so the custom loop reports what fit reports.
@@ -153,6 +153,6 @@ class _Totals:
     def logs(self) -> dict[str, float]:
         count = self.sums.get("count", 0.0) or 1.0
         logs = {"loss": self.sums.get("loss", 0.0) / count, "accuracy": self.sums.get("correct", 0.0) / count}
-        if "top_k_correct" in self.sums:
-            logs["top_k_accuracy"] = self.sums["top_k_correct"] / count
+        # top_<k>_accuracy, named as models.heads names it for fit
+        logs |= {key: value / count for key, value in self.sums.items() if key.startswith("top_")}
         return logs
