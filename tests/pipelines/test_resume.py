@@ -27,8 +27,10 @@ def test_sigkill_then_same_command_resumes_the_same_run(mlflow_store, tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert run_before.info.run_id in second.stdout  # the same run, not a new one
 
-    (run,) = all_runs(mlflow_store)
+    (run,) = all_runs(mlflow_store)  # the first run finished whole: no snapshot went missing under it
     assert run.info.status == "FINISHED"
+    history = client(mlflow_store).get_metric_history(run.info.run_id, "val_accuracy")
+    assert {m.step for m in history} == set(range(1, EPOCHS + 1))
     assert int(run.data.tags["resumed_from_epoch"]) >= killed_after
     history = client(mlflow_store).get_metric_history(run.info.run_id, "val_accuracy")
     assert {m.step for m in history} == set(range(1, EPOCHS + 1))  # no epoch lost, none past the end
@@ -59,6 +61,28 @@ def test_sigterm_ends_the_run_killed_with_its_reason_and_the_same_command_resume
     assert second.returncode == 0, second.stderr[-3000:]
     (run,) = all_runs(mlflow_store)
     assert run.info.run_id == run_before.info.run_id
+    assert run.info.status == "FINISHED"
+    history = client(mlflow_store).get_metric_history(run.info.run_id, "val_accuracy")
+    assert {m.step for m in history} == set(range(1, EPOCHS + 1))
+
+
+@pytest.mark.slow
+def test_a_second_command_in_the_same_run_directory_is_refused_and_deletes_nothing(mlflow_store, tmp_path):
+    command = train_command(f"train.epochs={EPOCHS}", "train.early_stopping_patience=null", f"output_dir={tmp_path}")
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_backup(first, tmp_path, min_epoch=1, kill=False)
+
+    second = run_cli([*command, "--restart"])  # would delete the backup, were the directory free
+    assert second.returncode == 1
+    lines = second.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: "), second.stderr[-2000:]
+    assert f"in use by PID {first.pid}" in lines[-1]
+    assert "Traceback" not in second.stderr
+    assert list(tmp_path.glob("*/backup/training_metadata.json"))  # the first run's backup is still there
+
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr[-2000:]
+    (run,) = all_runs(mlflow_store)  # the first run finished whole: no snapshot went missing under it
     assert run.info.status == "FINISHED"
     history = client(mlflow_store).get_metric_history(run.info.run_id, "val_accuracy")
     assert {m.step for m in history} == set(range(1, EPOCHS + 1))
