@@ -1,21 +1,20 @@
-"""One model trained for all of tests/app: the real `train` command into a temp SQLite store."""
+"""The model every test of tests/app serves: the session's shared run (tests/conftest.py), trained
+once by the real `train` command into its own SQLite store."""
 
 import pytest
 
-from tests.helpers import run_id_of, train, using_store
+from tests.helpers import using_store
 
 MODEL_NAME = "digits-classifier"
 MODEL_URI = f"models:/{MODEL_NAME}@champion"
 
 
 @pytest.fixture(scope="session")
-def trained_model(tmp_path_factory):
-    """(tracking URI, run id) of a 1-epoch digits MLP registered as digits-classifier@champion."""
-    workdir = tmp_path_factory.mktemp("served-model")
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    out = train(uri, workdir / "outputs")
-    assert out.returncode == 0, out.stderr[-3000:]
-    return uri, run_id_of(out.stdout)
+def trained_model(shared_run):
+    """(tracking URI, run id) of the 2-epoch digits MLP registered as digits-classifier@champion.
+
+    Shared: serve, predict and the web page only read that store."""
+    return shared_run.uri, shared_run.run_id
 
 
 @pytest.fixture(scope="session")
