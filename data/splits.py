@@ -1,5 +1,7 @@
 """Deterministic stratified splits: the same seed gives the same files in the same split."""
 
+import hashlib
+
 import numpy as np
 
 from data.dataset import ImageSet
@@ -60,6 +62,20 @@ def cap_per_class(images: ImageSet, num_classes: int, limit: int, seed: int) -> 
         members = np.flatnonzero(images.labels == label)
         keep.append(rng.choice(members, limit, replace=False) if len(members) > limit else members)
     return images.take(np.sort(np.concatenate(keep)))
+
+
+def split_fingerprint(val: ImageSet, test: ImageSet, class_names: list[str]) -> str:
+    """A short hash of which images (ids) with which labels a run was validated and tested on.
+
+    Two runs share it exactly when their figures were measured on the same images: a different
+    data.test_fraction, seed, folder or cap gives another. The image size is left out on purpose:
+    the same photos at 64 or 96 px are a fair comparison of two models.
+    """
+    digest = hashlib.sha256()
+    for split_name, part in (("val", val), ("test", test)):
+        for image_id, label in sorted(zip(part.ids, part.labels.tolist(), strict=True)):
+            digest.update(f"{split_name}\0{image_id}\0{class_names[label]}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:12]
 
 
 def _counts(size: int, fractions: tuple[float, ...]) -> tuple[int, ...]:

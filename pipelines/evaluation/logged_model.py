@@ -33,9 +33,9 @@ def load_logged_model(reference: str):
     """Download a logged pyfunc model; returns (keras model, serving metadata dict)."""
     uri = model_uri_for(reference)  # a bad reference fails before TensorFlow loads
     from models.saving import load_keras_model
-    from pipelines.tracking.store import setup_mlflow
+    from pipelines.tracking.store import connect
 
-    mlflow = setup_mlflow("evaluations")
+    mlflow = connect()  # only reads: no experiment is created (a failed evaluate leaves nothing behind)
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except Exception as err:  # MlflowException, OSError: one line for the user either way

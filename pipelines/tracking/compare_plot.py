@@ -1,31 +1,57 @@
-"""The comparison plot: readable at a glance, with run names, value labels and a zoomed axis."""
+"""The comparison plot: one row per val/test split (never two splits on one axis), with run names,
+value labels and a zoomed axis."""
 
 from pathlib import Path
 
 import pandas as pd
 
-MAX_RUNS = 20  # the best ones; the CSV beside the plot holds every run
+from pipelines.tracking.compare import describe_split, split_groups
+
+MAX_RUNS = 20  # per split, the best ones; the CSV beside the plot holds every run
+MAX_SPLITS = 4  # the newest splits; the CSV holds the others
 
 
 def plot_comparison(table: pd.DataFrame, path: Path) -> Path:
-    """Left: best-val and test accuracy per run (horizontal bars, best on top, values printed).
-    Right: test accuracy against training time, each point labelled with its run's name."""
+    """The comparison figure (see `comparison_figure`) as a PNG at `path`."""
+    import matplotlib.pyplot as plt
+
+    fig = comparison_figure(table)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def comparison_figure(table: pd.DataFrame):
+    """One row per split. Left: best-val and test accuracy per run (horizontal bars, best on top,
+    values printed); right: test accuracy against training time, each point labelled with its run's name."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and in tests
     import matplotlib.pyplot as plt
 
-    shown = table.head(MAX_RUNS)
-    names = [_name(row) for _, row in shown.iterrows()]
-    fig, (bars, scatter) = plt.subplots(
-        1, 2, figsize=(14, 1.6 + 0.45 * max(6, len(shown))), gridspec_kw={"width_ratios": [1.2, 1]}
+    groups = [(split, group.head(MAX_RUNS).reset_index(drop=True)) for split, group in split_groups(table)]
+    groups = groups[:MAX_SPLITS]
+    heights = [1.2 + 0.45 * max(4, len(group)) for _, group in groups]
+    fig, axes = plt.subplots(
+        len(groups),
+        2,
+        figsize=(14, 0.6 + sum(heights)),
+        gridspec_kw={"width_ratios": [1.2, 1], "height_ratios": heights},
+        squeeze=False,
     )
-    _accuracy_bars(bars, shown, names)
-    _time_scatter(scatter, shown, names)
+    for (split, group), (bars, scatter) in zip(groups, axes, strict=True):
+        names = [_name(row) for _, row in group.iterrows()]
+        _accuracy_bars(bars, group, names, _split_title(split, group, len(groups)))
+        _time_scatter(scatter, group, names)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def _split_title(split: str, group: pd.DataFrame, count: int) -> str:
+    if count == 1:
+        return "accuracy per run, best first (val: best epoch)"
+    settings = describe_split(group)
+    return f"split {split}" + (f" ({settings})" if settings else "") + ": ranked within this split only"
 
 
 def _name(row) -> str:
@@ -34,7 +60,7 @@ def _name(row) -> str:
     return name if len(name) <= 40 else name[:39] + "…"
 
 
-def _accuracy_bars(ax, shown: pd.DataFrame, names: list[str]) -> None:
+def _accuracy_bars(ax, shown: pd.DataFrame, names: list[str], title: str) -> None:
     rows = range(len(shown))
     series = [("best val accuracy", "best_val_accuracy", -0.2), ("test accuracy", "test_accuracy", 0.2)]
     values = []
@@ -49,7 +75,7 @@ def _accuracy_bars(ax, shown: pd.DataFrame, names: list[str]) -> None:
     low = max(0.0, min(values, default=0.0) - 0.05)
     ax.set_xlim(low, min(1.0, max(values, default=1.0)) + 0.06)
     ax.set_xlabel(f"accuracy (axis from {low:.2f})")
-    ax.set_title("accuracy per run, best first (val: best epoch)")
+    ax.set_title(title, fontsize=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 if len(shown) > 3 else -0.2), ncol=2, frameon=False)
     ax.grid(axis="x", alpha=0.3)
 
@@ -73,7 +99,7 @@ def _time_scatter(ax, shown: pd.DataFrame, names: list[str]) -> None:
                 )
     ax.set_xlabel("training time (s)")
     ax.set_ylabel("test accuracy")
-    ax.set_title("test accuracy against training time")
+    ax.set_title("test accuracy against training time", fontsize=10)
     ax.legend(title="family", fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     ax.margins(x=0.25, y=0.15)  # room for the labels
