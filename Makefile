@@ -18,18 +18,23 @@ help: ## list the targets and the variables they take
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  make %-21s %s\n", $$1, $$2}'
 	@echo
 	@echo "Variables (make TARGET NAME=value; the value in use is in brackets):"
-	@printf '  %-19s %s [%s]\n' \
-		CONFIG "train, preview: experiment YAML (default pipelines/configs/digits_mlp.yaml)" "$(CONFIG)" \
+	@printf '  %-21s %s [%s]\n' \
+		CONFIG "train, preview, tune: experiment YAML (default pipelines/configs/digits_mlp.yaml)" "$(CONFIG)" \
 		ARGS "extra arguments for the command, e.g. ARGS='train.epochs=5' or ARGS='--top-k 3'" "$(ARGS)" \
 		DATA "train-*: digits, a folder of class folders, mnist, cifar10, ... or tfds:NAME" "$(DATA)" \
 		MODEL_NAME "serve, web, predict, promote: the registered model (its @champion)" "$(MODEL_NAME)" \
 		MODEL "evaluate: models:/NAME@ALIAS, models:/NAME/VERSION or a run id" "$(MODEL)" \
 		EVAL_DATA "evaluate: a config or a folder of class folders" "$(EVAL_DATA)" \
-		PATHS "predict: image files and folders, space-separated" "$(PATHS)" \
+		PATHS "predict: image files and folders, space-separated, e.g. PATHS=\"photo.jpg folder/\"" "$(PATHS)" \
 		SERVE_PORT "serve, serve-mlflow: port on 127.0.0.1" "$(SERVE_PORT)" \
 		WEB_PORT "web: port on 127.0.0.1" "$(WEB_PORT)" \
 		MLFLOW_SERVER_PORT "mlflow-server: port on 127.0.0.1" "$(MLFLOW_SERVER_PORT)" \
 		PREVIEW "preview: output PNG" "$(PREVIEW)" \
+		SPACE "tune: search-space YAML" "$(SPACE)" \
+		TRIALS "tune: finished + pruned trials the study should reach" "$(TRIALS)" \
+		TEST_WORKERS "test, test-fast: pytest-xdist worker processes" "$(TEST_WORKERS)" \
+		PYTHON "install: the python that creates .venv" "$(PYTHON)" \
+		TF_CPP_MIN_LOG_LEVEL "(environment) TensorFlow's C++ log level, 0 shows all" "$(TF_CPP_MIN_LOG_LEVEL)" \
 		MLFLOW_TRACKING_URI "(environment) the MLflow tracking store" "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}"
 
 # Quiet on stdout (progress on stderr), so that `make predict > out.csv` stays a clean CSV on a
@@ -135,7 +140,9 @@ serve-mlflow: $(STAMP) ## the bare mlflow models serve on 127.0.0.1:5001 (no req
 web: $(STAMP) ## web page on 127.0.0.1:WEB_PORT (8000): drop or choose images, see MODEL_NAME@champion's top-k classes
 	$(PY) -m app web --model models:/$(MODEL_NAME)@champion --host 127.0.0.1 --port $(WEB_PORT) $(ARGS)
 
+# Without PATHS: one line saying how to give them ($(error) stops make without its own "*** Error" line).
 predict: $(STAMP) ## CSV of predictions for PATHS (files and folders) with MODEL_NAME@champion
+	$(if $(strip $(PATHS)),,$(error no images given; name them: make predict PATHS="photo.jpg folder/"))
 	@$(PY) -m app predict --model models:/$(MODEL_NAME)@champion $(PATHS) $(ARGS)
 
 # --- the README's screenshots (headless Chromium; each trains its own runs into a temp store) ---

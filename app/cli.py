@@ -6,9 +6,10 @@ answer at once.
 
 import argparse
 import importlib
+import signal
 import sys
 
-from data.errors import first_line
+from data.errors import Terminated, first_line, raise_terminated
 
 # Each module defines `add_parser(subparsers)`, which registers its command and handler.
 COMMAND_MODULES = [
@@ -35,17 +36,24 @@ def main(argv: list[str] | None = None) -> int:
     verbose = "--verbose" in argv
     argv = [arg for arg in argv if arg != "--verbose"]
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
+    args, unknown = parse(parser, argv)
     if unknown:
         reject_unknown(parser, args, unknown, argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
     output.configure(verbose)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # `finally` blocks run on SIGTERM too
+        signal.signal(signal.SIGTERM, raise_terminated)
     try:
+        if getattr(args, "check", None):
+            args.check(args)  # a command's quick checks answer before TensorFlow loads (~10 s)
         if not verbose and args.command in output.TENSORFLOW_COMMANDS:
             output.import_tensorflow_quietly()
         return args.handler(args) or 0
+    except Terminated:
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return Terminated.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -55,17 +63,54 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's "(default: X)" after each option's help, except where there is none to give
+    (None, a flag's False) or the help already says it."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Every command's parser: `--help` shows the defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpWithDefaults)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        if not action.help and action.default not in (None, False, argparse.SUPPRESS):
+            action.help = "(default: %(default)s)"  # argparse prints nothing, not even the default, without a help
+        return action
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m app",
         description="Train, track and serve image classifiers.",
         epilog="--verbose (anywhere on the line): also show TensorFlow's, Keras' and MLflow's own messages",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(commands)
     parser.set_defaults(_commands=commands.choices)
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """(args, unknown), options and positionals in any order: `tune CONFIG --space S.yaml train.epochs=3`.
+
+    argparse's intermixed parsing refuses a parser with sub-commands, so the top level only picks
+    the command and that command's own parser reads the rest, intermixed.
+    """
+    choices = parser.get_default("_commands")
+    if not argv or argv[0] not in choices:
+        return parser.parse_known_args(argv)  # no command, --help or a wrong one: argparse's own answer
+    args = argparse.Namespace(command=argv[0], _commands=choices)
+    return choices[argv[0]].parse_known_intermixed_args(argv[1:], args)
 
 
 def reject_unknown(parser: argparse.ArgumentParser, args, unknown: list[str], argv: list[str]) -> None:
@@ -120,17 +165,22 @@ def resolve_config_args(args) -> tuple[str | None, list[str]]:
 
     `python -m app train model.name=vgg` (no file): the first word is an override, not a path.
     """
+    from app.dataset_choice import config_for, for_source_overrides
+
     config, overrides = args.config, list(args.overrides)
     if config and "=" in config:
         config, overrides = None, [config, *overrides]
+    budget = next((o.split("=", 1)[1] for o in overrides if o.startswith("train.time_budget_minutes=")), None)
+    budget = float(budget) if budget not in (None, "null") else None
     if args.family:
-        from app.dataset_choice import config_for
-
         if config:
             raise ValueError(f"give either a config file ('{config}') or --family, not both")
-        budget = next((o.split("=", 1)[1] for o in overrides if o.startswith("train.time_budget_minutes=")), None)
-        config, chosen = config_for(args.family, args.data, float(budget) if budget not in (None, "null") else None)
-        overrides = [*chosen, *overrides]
-    elif args.data:
+        config, chosen = config_for(args.family, args.data, budget)
+        return config, [*chosen, *overrides]
+    if args.data:
         raise ValueError("--data needs --family (or set data.* keys as overrides)")
+    # data.source=folder data.path=PHOTOS on the digits config: the folder's defaults, said in one line.
+    config, overrides, note = for_source_overrides(config, overrides, budget)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return config, overrides

@@ -40,6 +40,49 @@ def config_for(family: str, data: str | None, budget_minutes: float | None = Non
     )
 
 
+def for_source_overrides(
+    config: str | None, overrides: list[str], budget_minutes: float | None = None
+) -> tuple[str | Path | None, list[str], str | None]:
+    """(config, overrides, note): `data.source=folder data.path=PHOTOS` on a config made for other data.
+
+    The default (digits, 8x8 grayscale) config with a photo folder trained an 8x8 model and made it
+    champion. A shipped digits config (or none) gets the same defaults as `--family F --data PHOTOS`,
+    the user's other overrides on top, and a note saying so; any other config is refused in one line
+    unless the overrides set the input size themselves.
+    """
+    given = dict(o.partition("=")[::2] for o in overrides)  # the last value of a key wins, as in load_config
+    source, path = given.get("data.source"), given.get("data.path")
+    if source not in ("folder", "keras", "tfds") or not path:
+        return config, overrides, None
+    from pipelines.config import DEFAULT_CONFIG, load_config
+
+    base = load_config(config)  # what the config was made for, before the overrides
+    if base.data.source == source:
+        return config, overrides, None
+    data = f"tfds:{path}" if source == "tfds" else path
+    family = given.get("model.name", base.model.name)
+    shape = f"{base.data.source} at {base.data.image_size[0]}x{base.data.image_size[1]}x{base.data.channels}"
+    config_path = Path(config or DEFAULT_CONFIG).resolve()
+    if config_path.parent != CONFIG_DIR.resolve() or not config_path.name.startswith("digits_"):
+        if "data.image_size" in given:
+            return config, overrides, None  # the user chose the input size: their config, their call
+        raise ValueError(
+            f"data.source={source} with {config} (made for {shape}) would train at that size; "
+            f"use `--family {family} --data {data}` for this data's defaults, or set data.image_size (and data.channels)"
+        )
+    if source == "folder" and not Path(path).expanduser().is_dir():
+        raise ValueError(f"data.path '{path}' is not a folder (of class sub-folders of images)")
+    chosen_config, chosen = config_for(family, data, budget_minutes)
+    rest = [o for o in overrides if not o.startswith(("data.source=", "data.path="))]
+    cfg = load_config(chosen_config, [*chosen, *rest])
+    size = f"{cfg.data.image_size[0]}x{cfg.data.image_size[1]}x{cfg.data.channels}"
+    note = (
+        f"data.source={source} on {config_path.name} (made for {shape}): using the defaults of "
+        f"`--family {family} --data {data}` ({chosen_config.name}, {size}, {cfg.train.epochs} epochs)"
+    )
+    return chosen_config, [*chosen, *rest], note
+
+
 def experiment_for(data: str) -> str:
     """The MLflow experiment that `train --family ... --data DATA` logs to (one per dataset)."""
     from pipelines.config import load_config

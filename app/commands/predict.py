@@ -6,12 +6,24 @@ from pathlib import Path
 
 def add_parser(commands) -> None:
     parser = commands.add_parser("predict", help="predict image files and folders to CSV with a registered model")
-    parser.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
+    # nargs="*" and `check`: argparse's "required: paths" would be two lines with no example.
+    parser.add_argument("paths", nargs="*", help="image files and/or folders (searched recursively)")
     parser.add_argument("--model", default="models:/digits-classifier@champion", help="model URI")
     parser.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
-    parser.add_argument("--top-k", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.set_defaults(handler=run)
+    parser.add_argument("--top-k", type=int, default=3, help="classes listed per image")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    parser.set_defaults(handler=run, check=check)
+
+
+def check(args) -> None:
+    """The command line's own mistakes, found before TensorFlow loads."""
+    if not args.paths:
+        raise ValueError(
+            "no images given: name files and folders, e.g. python -m app predict photo.jpg folder/ "
+            '(make predict PATHS="photo.jpg folder/")'
+        )
+    if args.top_k < 1 or args.batch_size < 1:
+        raise ValueError(f"--top-k {args.top_k} and --batch-size {args.batch_size} must be at least 1")
 
 
 def run(args) -> int:
@@ -20,8 +32,6 @@ def run(args) -> int:
     from data.tables import csv_text
     from pipelines.tracking import store as tracking
 
-    if args.top_k < 1 or args.batch_size < 1:
-        raise ValueError(f"--top-k {args.top_k} and --batch-size {args.batch_size} must be at least 1")
     model = load_model(tracking.connect(), args.model)
     rows = predict_files(model, args.paths, args.batch_size, args.top_k, max_bytes=_max_bytes(model))
     text = csv_text(CSV_COLUMNS, rows)

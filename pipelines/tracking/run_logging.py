@@ -4,6 +4,7 @@ Each function takes only the config slices it logs or acts on.
 """
 
 import csv
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -27,7 +28,7 @@ def log_run_inputs(mlflow, params: dict, resolved_config: dict, inputs, model, p
             "param_count": model.count_params(),
             "num_classes": inputs.num_classes,
             "train_images": len(splits.train),
-            # The k behind every top_k_accuracy of this run (validation and test): stored, not re-derived.
+            # The k behind every top_<k>_accuracy of this run (validation and test): stored, not re-derived.
             "top_k": top_k(inputs.num_classes) or "none",
             **placement.describe(),
             "global_batch_size": inputs.batch_size,
@@ -101,38 +102,93 @@ def register_served_model(mlflow, model_uri: str, tracking_cfg, default_name: st
 
 # Overrides that change where or how a run executes, not what it learns: left out of its name.
 _OPERATIONAL = ("output_dir", "tracking.", "runtime.")
+# Where the data comes from: the name's first word already says it (the folder's name, never its path).
+_DATA_SOURCE = ("data.source", "data.path", "data.data_dir", "data.cache_dir", "data.cache")
+# Names are cut beyond this in the MLflow run table, chart legends and plot titles.
+MAX_RUN_NAME = 60
+# Frequent overrides spelled short, so that more of them fit.
+_SHORT = {"epochs": "ep", "batch_size": "bs", "time_budget_minutes": "budget"}
 
 
 def run_name(cfg, overrides=()) -> str:
-    """What sets the run apart, e.g. 'mlp [64] sgd lr=0.05 preset=none': family, its own fields, optimizer,
-    then the command line's other overrides (the config hash is kept as the `config_hash` tag)."""
+    """What sets the run apart, readable in a table: e.g. 'flowers vgg11 nesterov lr=0.1 128px ep=60'.
+
+    The dataset (its folder's name), the family and its own fields, the optimizer, then the command
+    line's other overrides, at most MAX_RUN_NAME characters: overrides that do not fit are replaced by a
+    short hash of the full name, so runs that differ stay apart. Every value is in the run's params
+    and the config hash in its `config_hash` tag.
+    """
     from models.config import ModelConfig, family_fields
 
     model, optimizer = cfg.model, cfg.train.optimizer
     fields = family_fields(model.name)
-    parts = [model.name]
-    for i, field in enumerate(fields):
-        value = getattr(model, field)
-        if i == 0:  # the family's defining field (hidden_units, vgg_depth, ...): always shown, bare
-            parts.append(_short(value))
-        elif value != ModelConfig.model_fields[field].default:
-            parts.append(f"{field}={_short(value)}")
+    defining = getattr(model, fields[0])  # the family's defining field (hidden_units, vgg_depth, ...): always shown
+    family = f"{model.name}{defining}" if isinstance(defining, int) else f"{model.name} {_short(defining)}"
+    parts = [cfg.dataset_name()[:20], family]
     if model.activation != ModelConfig.model_fields["activation"].default:
         parts.append(model.activation)  # sigmoid vs relu: what the gradient demo's two runs differ in
     parts.append(f"{optimizer.name} lr={optimizer.learning_rate:g}")
-    shown = {f"model.{f}" for f in ("name", "activation", *fields)} | {
+    shown = {f"model.{f}" for f in ("name", "activation", fields[0])} | {
         "train.optimizer.name",
         "train.optimizer.learning_rate",
     }
     # A key given twice (train.epochs=1 ... train.epochs=3) is named once, with the value that won.
     last = dict(item.partition("=")[::2] for item in overrides)
     for key, value in last.items():
-        if key not in shown and not key.startswith(_OPERATIONAL):
-            parts.append(f"{key.split('.', 1)[-1]}={value}")  # without its section: epochs=5, preset=none
-    return " ".join(parts)
+        if key not in shown and not key.startswith(_OPERATIONAL) and key not in _DATA_SOURCE:
+            parts.append(_override(key.rsplit(".", 1)[-1], value))
+    name = _fit(parts, MAX_RUN_NAME)
+    # The family's other fields that its config file changed: the same in every run of that file, so
+    # shown only where they fit (inception's flowers config sets four).
+    for field in fields[1:]:
+        value = getattr(model, field)
+        extra = f" {field}={_short(value)}"
+        changed = value != ModelConfig.model_fields[field].default and f"model.{field}" not in last
+        if changed and " #" not in name and len(name) + len(extra) <= MAX_RUN_NAME:
+            name += extra
+    return name
+
+
+def _override(field: str, value: str) -> str:
+    """'epochs', '5' -> 'ep=5'; image_size [64, 64] -> '64px'; a path -> its last part."""
+    value = value.strip()
+    if field == "time_budget_minutes":
+        return f"budget={value}m"
+    if field == "image_size":
+        sides = value.strip("[]() ").replace(",", " ").split()
+        return f"{sides[0]}px" if len(set(sides)) == 1 else f"{'x'.join(sides)}px"
+    if "/" in value:
+        value = Path(value).name or value
+    elif value.startswith("["):
+        value = value.replace(" ", "")
+    elif any(c in value for c in ".eE"):
+        value = _number(value)
+    return f"{_SHORT.get(field, field)}={value[:20]}"
+
+
+def _number(value: str) -> str:
+    """'0.123456789' -> '0.1235' (the full value is a param); words stay as they are."""
+    try:
+        return f"{float(value):.4g}"
+    except ValueError:
+        return value  # sgd, none, auto
+
+
+def _fit(parts: list[str], limit: int) -> str:
+    """The parts joined, or as many as fit before ' #' + a hash of all of them."""
+    full = " ".join(parts)
+    if len(full) <= limit:
+        return full
+    suffix = " #" + hashlib.sha1(full.encode()).hexdigest()[:5]
+    kept = parts[0]
+    for part in parts[1:]:
+        if len(kept) + 1 + len(part) + len(suffix) > limit:
+            break
+        kept += " " + part
+    return kept[: limit - len(suffix)] + suffix
 
 
 def _short(value) -> str:
     if isinstance(value, list) and len(value) > 3 and len(set(value)) == 1:
         return f"[{value[0]}]x{len(value)}"  # twelve equal layers: [64]x12
-    return json.dumps(value) if isinstance(value, list) else str(value)
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else str(value)

@@ -24,9 +24,9 @@ def test_training_against_a_real_tracking_server(tmp_path):
             assert tags["dataset"] == "digits"
             assert len(tags["fingerprint"]) >= 8
             # Named by what sets it apart (family, its layers, optimizer, overrides); the hash is a tag.
-            name = tags["mlflow.runName"]  # e.g. "mlp [512, 256] adam lr=0.002 epochs=1"
-            assert name.startswith("mlp ["), name
-            assert name.endswith(" epochs=1"), name
+            name = tags["mlflow.runName"]  # e.g. "digits mlp [512,256] adam lr=0.002 ep=1"
+            assert name.startswith("digits mlp ["), name
+            assert name.endswith(" ep=1"), name
             assert tags["config_hash"].startswith("digits-mlp-")
             # Only the MLP's own model fields are params: no other family's (vgg_depth, inception_*).
             params = run.data.params
@@ -85,4 +85,4 @@ def test_run_names_say_what_differs_and_name_a_repeated_key_once():
     name = run_name(load_config(None, overrides), overrides)
     # The family's own field and the optimizer lead; the epochs that won appear once; where the
     # run writes is not part of what it learns.
-    assert name == "mlp [64] sgd lr=0.002 epochs=3 preset=none"
+    assert name == "digits mlp [64] sgd lr=0.002 ep=3 preset=none"
