@@ -36,13 +36,13 @@ def register(mlflow, model_uri: str, name: str, alias: str, score: "Score | None
     if "python_function" not in flavors:
         raise RuntimeError(f"'{model_uri}' has no python_function flavor; alias '{alias}' left unchanged")
     check_serves(mlflow, model_uri, alias)
+    client = MlflowClient()
     try:
-        version = _quietly(mlflow.register_model, model_uri, name)
+        version = _version_of_run(client, name, model_uri) or _quietly(mlflow.register_model, model_uri, name)
     except MlflowException as err:
         raise RuntimeError(
             f"registering '{model_uri}' as '{name}' failed ({first_line(err, 200)}); alias '{alias}' left unchanged"
         ) from None
-    client = MlflowClient()
     status = client.get_model_version(name, version.version).status
     if status != "READY":
         client.set_model_version_tag(name, version.version, "validation", "failed")
@@ -54,6 +54,27 @@ def register(mlflow, model_uri: str, name: str, alias: str, score: "Score | None
     client.set_registered_model_alias(name, alias, version.version)
     log.info("registered %s version %s and moved alias '%s' to it", name, version.version, alias)
     return version, None
+
+
+def _version_of_run(client, name: str, model_uri: str):
+    """The READY version of `name` that the same run registered already (an interrupted registration,
+    run again), so that a rerun moves the alias instead of registering a duplicate."""
+    run_id = model_uri.split("/")[1] if model_uri.startswith("runs:/") else None
+    if run_id is None:
+        try:
+            run_id = client.get_logged_model(model_uri.removeprefix("models:/")).source_run_id
+        except Exception:  # not a logged model's URI (a registry URI, a path): nothing to reuse
+            return None
+    if not run_id:
+        return None
+    try:
+        versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    except Exception:  # the registered model does not exist yet
+        return None
+    ready = [v for v in versions if v.status == "READY"]
+    if ready:
+        log.info("%s version %s of run %s is registered already: reusing it", name, ready[0].version, run_id)
+    return max(ready, key=lambda v: int(v.version)) if ready else None
 
 
 def _quietly(function, *args):

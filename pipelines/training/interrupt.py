@@ -27,6 +27,7 @@ class InterruptAtBatchEnd(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.requested: BaseException | None = None
+        self.request_message = "stopping at the end of this batch"
 
     def request(self, signum, frame):
         stop = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
@@ -34,7 +35,7 @@ class InterruptAtBatchEnd(keras.callbacks.Callback):
             raise stop
         self.requested = stop
         name = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
-        log.warning("%s: stopping at the end of this batch (Ctrl-C again to stop at once)", name)
+        log.warning("%s: %s (Ctrl-C again to stop at once)", name, self.request_message)
 
     def _raise_if_requested(self, *_args, **_kwargs):
         if self.requested:
@@ -61,3 +62,19 @@ def interrupts_between_batches(callback: InterruptAtBatchEnd):
     finally:
         for sig in routed:
             signal.signal(sig, previous[sig])
+
+
+@contextmanager
+def finish_before_stopping(what: str):
+    """Ctrl-C or SIGTERM inside the block waits for its end (a second Ctrl-C stops at once).
+
+    For the steps that must not stop halfway, such as registering a model version and moving its
+    alias: stopped between the two, a run ended with a version nobody points at, and its rerun
+    registered a duplicate.
+    """
+    pending = InterruptAtBatchEnd()
+    pending.request_message = f"finishing {what} first"
+    with interrupts_between_batches(pending):
+        yield
+    if pending.requested:
+        raise pending.requested

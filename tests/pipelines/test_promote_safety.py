@@ -56,3 +56,21 @@ def test_promote_refuses_a_model_that_cannot_load_and_leaves_the_alias(mlflow_st
     assert (after.version, after.run_id) == (champion.version, good)
     # Nothing registered for the refused run either.
     assert not client(mlflow_store).search_model_versions(f"name = '{NAME}' and run_id = '{bad}'")
+
+
+def test_registering_the_same_run_again_reuses_its_version_and_moves_the_alias(mlflow_store, tmp_path):
+    """An interrupted registration (version created, alias not moved) completed by the rerun: no duplicate."""
+    from pipelines.tracking.registry import register
+
+    mlflow = setup_mlflow("digits")
+    run_id = _log_run(mlflow, tmp_path, "good", False)
+    experiment_id = client(mlflow_store).get_run(run_id).info.experiment_id
+    (logged,) = client(mlflow_store).search_logged_models([experiment_id], f"source_run_id = '{run_id}'")
+    model_uri = logged.model_uri
+    mlflow.register_model(model_uri, NAME)  # the first try stopped here, before the alias
+
+    version, stays = register(mlflow, model_uri, NAME, "champion")
+    assert stays is None
+    versions = client(mlflow_store).search_model_versions(f"name = '{NAME}'")
+    assert [v.version for v in versions] == [version.version]  # the same version, not a second one
+    assert client(mlflow_store).get_model_version_by_alias(NAME, "champion").run_id == run_id
