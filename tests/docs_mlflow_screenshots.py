@@ -13,7 +13,8 @@ README's "Comparing runs in the MLflow UI" in headless Chromium, clicking what a
 
 Each step checks what is on screen (the group rows, the chart titles, the plot's axes) and stops
 with one line naming what it did not find, so a new MLflow UI that moved a control fails here
-instead of producing a misleading picture. `--quick` trains three short MLPs (for the test).
+instead of producing a misleading picture. `--store URI` clicks through the runs already in that
+store's "digits" experiment instead of training (tests/test_mlflow_walkthrough.py, on two runs).
 """
 
 import re
@@ -30,11 +31,6 @@ FULL_RUNS = [
     ["train.epochs=8"],  # the default config: MLP [512, 256], Adam
     ["--config", "pipelines/configs/digits_vgg.yaml", "train.epochs=3"],
     ["--config", "pipelines/configs/digits_inception.yaml", "train.epochs=3"],
-]
-QUICK_RUNS = [
-    ["model.hidden_units=[64]", "train.optimizer.name=sgd", "train.optimizer.learning_rate=0.05", "train.epochs=3"],
-    ["model.hidden_units=[128]", "train.epochs=3"],
-    ["train.epochs=3"],
 ]
 TABLE_COLUMNS = [
     "best_val_accuracy", "best_epoch", "test_accuracy", "train_seconds", "param_count",
@@ -146,15 +142,15 @@ def main() -> int:
     args = screenshot_script(
         __doc__,
         lambda parser: parser.add_argument(
-            "--quick", action="store_true", help="three short MLP runs instead of four families"
+            "--store", help="MLflow tracking URI whose 'digits' experiment already holds 2+ runs: no training"
         ),
     )
     if args is None:
         return 1
     with tempfile.TemporaryDirectory(prefix="mlflow-shots-") as tmp:
         work = Path(tmp)
-        store = f"sqlite:///{work / 'mlflow.db'}"
-        for i, overrides in enumerate(QUICK_RUNS if args.quick else FULL_RUNS):
+        store = args.store or f"sqlite:///{work / 'mlflow.db'}"
+        for i, overrides in enumerate([] if args.store else FULL_RUNS):
             trained = train_run(store, work / f"run{i}", overrides)
             if trained.returncode != 0:
                 print(f"error: training {overrides} failed:\n{trained.stderr[-2000:]}", file=sys.stderr)
