@@ -6,6 +6,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from pipelines.tracking import sqlite_store
+
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_SECONDS = 3
@@ -31,7 +33,16 @@ def connect():
     if uri.startswith(("http://", "https://")):
         check_server(uri)
     mlflow.set_tracking_uri(uri)
+    # A new SQLite store is created here, by one command at a time (pipelines/tracking/sqlite_store.py).
+    sqlite_store.open_store(uri, lambda: _open_stores(mlflow))
     return mlflow
+
+
+def _open_stores(mlflow) -> None:
+    """Make MLflow open (and so create or upgrade) both the tracking and the model registry tables."""
+    client = mlflow.MlflowClient()
+    client.search_experiments(max_results=1)
+    client.search_registered_models(max_results=1)
 
 
 def experiment_name(default: str) -> str:
@@ -48,7 +59,11 @@ def setup_mlflow(experiment: str):
         if uri.startswith("sqlite:///"):
             # Keep artifacts beside the SQLite file, not in whatever directory we run from.
             location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).as_uri()
-        mlflow.create_experiment(name, artifact_location=location)
+        try:
+            mlflow.create_experiment(name, artifact_location=location)
+        except mlflow.exceptions.MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":  # another command created it a moment ago
+                raise
     mlflow.set_experiment(name)
     return mlflow
 
