@@ -19,15 +19,23 @@ def add_parser(commands) -> None:
     resume.add_argument(
         "--resume-previous", action="store_true", help="resume from the previous backup (the latest is corrupt)"
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, check=check)
 
 
-def run(args) -> int:
+def check(args) -> None:
+    """Resolve and validate the config before TensorFlow loads (app/cli.py): a bad one answers in a second."""
     from pipelines.config import load_config
 
     config, overrides = resolve_config_args(args)
-    cfg = load_config(config, overrides)  # validate before paying for TensorFlow
+    args.resolved = load_config(config, overrides), overrides
+
+
+def run(args) -> int:
     from pipelines.training.workflow import run_training
+
+    if not hasattr(args, "resolved"):
+        check(args)
+    cfg, overrides = args.resolved
 
     backup = "restart" if args.restart else "previous" if args.resume_previous else "latest"
     result = run_training(cfg, overrides, backup)

@@ -107,11 +107,11 @@ _DATA_SOURCE = ("data.source", "data.path", "data.data_dir", "data.cache_dir", "
 # Names are cut beyond this in the MLflow run table, chart legends and plot titles.
 MAX_RUN_NAME = 60
 # Frequent overrides spelled short, so that more of them fit.
-_SHORT = {"epochs": "ep", "batch_size": "bs", "time_budget_minutes": "budget"}
+_SHORT = {"epochs": "ep", "batch_size": "bs"}
 
 
 def run_name(cfg, overrides=()) -> str:
-    """What sets the run apart, readable in a table: e.g. 'flowers vgg11 nesterov lr=0.1 128px ep=60'.
+    """What sets the run apart, readable in a table: e.g. 'flowers vgg11 nesterov lr=0.1 10min 128px ep=60'.
 
     The dataset (its folder's name), the family and its own fields, the optimizer, then the command
     line's other overrides, at most MAX_RUN_NAME characters: overrides that do not fit are replaced by a
@@ -153,9 +153,9 @@ def _override(field: str, value: str) -> str:
     """'epochs', '5' -> 'ep=5'; image_size [64, 64] -> '64px'; a path -> its last part."""
     value = value.strip()
     if field == "time_budget_minutes":
-        return f"budget={value}m"
-    if field == "image_size":
-        sides = value.strip("[]() ").replace(",", " ").split()
+        return f"{value}min"  # the time budget
+    sides = value.strip("[]() ").replace(",", " ").split()
+    if field == "image_size" and sides:
         return f"{sides[0]}px" if len(set(sides)) == 1 else f"{'x'.join(sides)}px"
     if "/" in value:
         value = Path(value).name or value

@@ -31,9 +31,14 @@ LOGGED_STAGES = [
 PRINTED_STAGES = [
     r"^test accuracy: 0\.\d{4}  \(cross-entropy \d\.\d{4}\)$",
     r"^best val:      val_accuracy 0\.\d{4} at epoch [12] of 2, trained in [\d.]+ s$",
-    r"^run id:        [0-9a-f]{32}  \('mlp \[.*\] .* epochs=2'\)$",
+    r"^run id:        [0-9a-f]{32}  \('digits mlp \[.*\] .* ep=2'\)$",
     r"^registered:    digits-classifier/1@champion$",
-    r"^next:          make ui",
+    # What goes on from THIS run: its experiment and its registered model, ready to copy.
+    r'^next:          make compare ARGS="--experiment digits" +this run beside the others$',
+    r"^               make serve MODEL_NAME=digits-classifier +HTTP API on 127.0.0.1:5001$",
+    r"^               make web MODEL_NAME=digits-classifier +web page on 127.0.0.1:8000$",
+    r'^               make predict MODEL_NAME=digits-classifier PATHS="photo.jpg folder/"$',
+    r"^               make ui +MLflow UI on http://127.0.0.1:5000$",
 ]
 
 

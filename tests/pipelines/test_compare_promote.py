@@ -54,7 +54,7 @@ def test_compare_sorts_runs_and_logs_the_plot(trained):
             "hidden_units=[64] input_dropout=0.0",
             "hidden_units=[2] input_dropout=0.0",
         ]
-        assert table.at[1, "run_name"].startswith("mlp [2] adam lr=0.0001")  # what sets it apart
+        assert table.at[1, "run_name"].startswith("digits mlp [2] adam lr=0.0001")  # what sets it apart
         with pytest.raises(ValueError, match="not one of"):
             compare_runs(mlflow, "digits", "accuracy_typo")
         out = run_cli(app_command("compare", "--sort-by", "train_seconds"), env=trained["env"], timeout=120)

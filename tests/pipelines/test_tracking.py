@@ -1,5 +1,6 @@
 """Tracking against a real `mlflow server` over HTTP, and a server that is down."""
 
+import re
 import time
 
 import pytest
@@ -86,3 +87,40 @@ def test_run_names_say_what_differs_and_name_a_repeated_key_once():
     # The family's own field and the optimizer lead; the epochs that won appear once; where the
     # run writes is not part of what it learns.
     assert name == "digits mlp [64] sgd lr=0.002 ep=3 preset=none"
+
+
+def test_run_names_that_would_be_long_stay_short_and_apart():
+    from pipelines.config.loading import load_config
+    from pipelines.tracking.run_logging import MAX_RUN_NAME, run_name
+
+    base = ["model.dropout=0.123456789", "train.optimizer.weight_decay=0.0001", "augment.preset=heavy"]
+    base += ["train.batch_size=128", "train.epochs=50", "model.l2=0.0005"]
+    names = [run_name(load_config(None, [*base, f"train.loss.label_smoothing={s}"]), [*base, f"train.loss.label_smoothing={s}"]) for s in (0.1, 0.2)]  # fmt: skip
+    for name in names:
+        assert len(name) <= MAX_RUN_NAME, name
+        # What fits is shown, short; a hash of the full name stands for the rest.
+        assert name.startswith("digits mlp [512,256] adam lr=0.002 dropout=0.1235 "), name
+        assert re.fullmatch(r".* #[0-9a-f]{5}", name), name
+    assert names[0] != names[1]  # they differ only in an override that did not fit
+
+
+def test_a_folder_runs_name_holds_the_folders_name_not_its_path(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from app.dataset_choice import config_for
+    from pipelines.config.loading import load_config
+    from pipelines.tracking.run_logging import MAX_RUN_NAME, run_name
+
+    photos = tmp_path / "holiday photos"
+    for c, name in enumerate(("beach", "city")):
+        (photos / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((80, 80, 3), 90 * c + i, np.uint8)).save(photos / name / f"{i}.jpg")
+    config, chosen = config_for("vgg", str(photos), 2)
+    overrides = [*chosen, "train.optimizer.learning_rate=0.1"]
+    name = run_name(load_config(config, overrides), overrides)
+    # Was: "vgg 11 nesterov lr=0.1 path=/.../flowers time_budget_minutes=2 image_size=[64,64] epochs=11".
+    assert re.fullmatch(r"holiday photos vgg11 nesterov lr=0\.1 2min 64px ep=\d+( bs=32)?", name), name
+    assert len(name) <= MAX_RUN_NAME
+    assert str(tmp_path) not in name
