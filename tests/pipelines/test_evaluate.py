@@ -9,19 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.config import load_config
 from tests.conftest import ROOT
-from tests.helpers import FAST, client, run_cli
+from tests.helpers import client, run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def trained(mlflow_store, tmp_path):
-    from pipelines.training.workflow import run_training
-
-    cfg = load_config(None, [*FAST, "train.epochs=2", f"output_dir={tmp_path / 'out'}"])
-    return run_training(cfg), mlflow_store
+def trained(shared_run_store, mlflow_store):
+    """The session's 2-epoch digits run (tests/conftest.py) in a copy of its store: evaluate writes there."""
+    return shared_run_store, mlflow_store
 
 
 def _confusion(path) -> np.ndarray:
