@@ -42,7 +42,21 @@ class FolderSource:
         ]
         self.fingerprint = fingerprint(sizes)
 
+    def image_count(self) -> int:
+        return sum(len(paths) for per_class in self.files.values() for paths in per_class.values())
+
+    def describe(self) -> str:
+        """What the scan found, for the run's first line: files, classes, folder."""
+        layout = "" if "all" in self.layout else f" ({' '.join(f'{p.name}/' for p in self.layout.values())})"
+        return f"{self.image_count():,} image files in {len(self.class_names)} class folders under {self.root}{layout}"
+
     def load(self) -> Loaded:
+        size = "x".join(str(d) for d in (*self.cfg.image_size, self.cfg.channels))
+        kept = (
+            "kept for the next run in the disk cache" if self.cfg.cache == "disk" else "data.cache=disk would keep them"
+        )
+        # A stage line: decoding is the long silent part of a first run on a big folder.
+        log.info("decoding %s images to %s (%s)", f"{self.image_count():,}", size, kept, extra={"stage": True})
         skipped = list(self.ignored)
         parts = {part: self._decode(per_class, skipped) for part, per_class in self.files.items()}
         return Loaded(parts, self.class_names, self.fingerprint, skipped)

@@ -24,6 +24,8 @@ def build_source(cfg: DataConfig):
 def load_splits(cfg: DataConfig, seed: int) -> Splits:
     """Load the configured source, shape every image to the config, split it by seed."""
     source = build_source(cfg)
+    described = source.describe() if hasattr(source, "describe") else cfg.source
+    log.info("loading data: %s", described, extra={"stage": True})  # shown by the quiet terminal
     if cfg.cache == "disk" and source.fingerprint:
         from data.cache import load_cached
 

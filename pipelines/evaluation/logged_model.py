@@ -98,7 +98,9 @@ def run_evaluation(model_ref: str, data: str, out_dir: Path, overrides=(), max_m
     if skipped:
         log.warning("skipped %d unreadable file(s), listed in %s", len(skipped), out_dir / "skipped_files.csv")
     evaluation = evaluate_model(model, images, meta["class_names"])
-    metrics = write_report(evaluation, out_dir, images.images, model=model, max_misclassified=max_misclassified)
+    metrics = write_report(
+        evaluation, out_dir, images.images, model=model, max_misclassified=max_misclassified, ids=images.ids
+    )
     out_dir.joinpath("skipped_files.csv").write_text(csv_text(["path", "reason"], skipped))
     metrics["model"], metrics["data"] = model_ref, data
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

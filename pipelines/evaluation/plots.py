@@ -10,26 +10,34 @@ import numpy as np
 
 
 def plot_confusion_matrix(confusion: np.ndarray, class_names: list[str], path: Path) -> Path:
+    return _save(confusion_matrix_figure(confusion, class_names), path)
+
+
+def confusion_matrix_figure(confusion: np.ndarray, class_names: list[str]):
     """Counts (left) and the row-normalized view (right: each row's recall, in %); rows are true classes."""
     n = len(class_names)
-    size = min(3 + 0.35 * n, 14)
+    size = min(max(4.5, 3 + 0.35 * n), 14)  # below 4.5 in a two-line title does not fit
     fig, (counts, recall) = plt.subplots(1, 2, figsize=(2 * size + 1, size))
     rows = confusion.sum(axis=1, keepdims=True)
     normalized = np.divide(confusion, rows, out=np.zeros(confusion.shape, float), where=rows > 0)
-    _matrix(counts, confusion, class_names, [str(int(v)) for v in confusion.flat])
-    counts.set_title(f"counts ({int(confusion.sum())} images)")
-    _matrix(recall, normalized, class_names, [f"{100 * v:.0f}" for v in normalized.flat], vmax=1.0)
-    recall.set_title("row-normalized: % of each true class (diagonal = recall)")
-    return _save(fig, path)
+    _matrix(counts, confusion, class_names, [str(int(v)) for v in confusion.flat], size)
+    counts.set_title(f"counts\n({int(confusion.sum())} images)")
+    _matrix(recall, normalized, class_names, [f"{100 * v:.0f}" for v in normalized.flat], size, vmax=1.0)
+    recall.set_title("% of each true class\n(diagonal = recall)")
+    return laid_out(fig)
 
 
-def _matrix(ax, values: np.ndarray, class_names: list[str], texts: list[str], vmax=None) -> None:
+def _matrix(ax, values: np.ndarray, class_names: list[str], texts: list[str], size: float, vmax=None) -> None:
     n = len(class_names)
     ax.imshow(values, cmap="Blues", vmin=0, vmax=vmax)
-    # Short names (digits) stay upright; only long ones on a crowded axis are slanted.
-    slanted = n > 6 and max(len(name) for name in class_names) > 3
-    ax.set_xticks(range(n), class_names, rotation=40 if slanted else 0, ha="right" if slanted else "center")
-    ax.set_yticks(range(n), class_names)
+    names = [shorten(name, 24) for name in class_names]  # the full names are in confusion_matrix.csv
+    # Short names (digits) stay upright; names that would run into each other are slanted.
+    slanted = max(len(name) for name in names) * n > 9 * size
+    if slanted:
+        ax.set_xticks(range(n), names, rotation=40, ha="right", rotation_mode="anchor")
+    else:
+        ax.set_xticks(range(n), names)
+    ax.set_yticks(range(n), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     if n <= 30:
@@ -40,30 +48,72 @@ def _matrix(ax, values: np.ndarray, class_names: list[str], texts: list[str], vm
             ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
 
 
+def shorten(text: str, width: int) -> str:
+    """`text` cut in the middle to `width` characters: both ends of a file or class name stay readable."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return f"{text[:head]}\u2026{text[len(text) - (width - 1 - head) :]}"
+
+
 def plot_misclassified(
-    images: np.ndarray, true: list[str], predicted: list[str], confidence: list[float], path: Path
+    images: np.ndarray,
+    true: list[str],
+    predicted: list[str],
+    confidence: list[float],
+    path: Path,
+    names: list[str] | None = None,
+    total: int | None = None,
 ) -> Path:
-    """A grid of misclassified images titled 'true -> predicted (probability)'."""
+    return _save(misclassified_figure(images, true, predicted, confidence, names, total), path)
+
+
+def misclassified_figure(
+    images: np.ndarray,
+    true: list[str],
+    predicted: list[str],
+    confidence: list[float],
+    names: list[str] | None = None,
+    total: int | None = None,
+):
+    """A grid of misclassified images, each captioned with its file name (`names`: ids of the
+    images, file paths for a folder) and 'true' / 'pred (probability)'; `total`: all mistakes."""
     count = len(images)
     cols = max(1, min(5, count))
     rows = max(1, int(np.ceil(count / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.9 * rows + 0.4), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, image, t, p, c in zip(axes.flat, images, true, predicted, confidence, strict=False):
+    names = names if names is not None else [""] * count
+    for ax, image, t, p, c, name in zip(axes.flat, images, true, predicted, confidence, names, strict=False):
         gray = image.shape[-1] == 1
         ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, interpolation="nearest")
-        ax.set_title(f"true {t}\npred {p} ({c:.2f})", fontsize=8)
+        caption = [shorten(Path(name).name, 30)] if name else []
+        caption += [f"true {shorten(t, 25)}", f"pred {shorten(p, 18)} ({c:.2f})"]
+        ax.set_title("\n".join(caption), fontsize=8)
     if count == 0:
         axes.flat[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
-    return _save(fig, path)
+    else:
+        shown = f"the {count} most confident of {total}" if total and total > count else f"all {count}"
+        fig.suptitle(f"misclassified: {shown}", fontsize=10)
+    return laid_out(fig)
 
 
-def plot_training_curves(history: dict[str, dict[int, float]], path: Path, title: str = "") -> Path:
+STOP_COLORS = {"time budget": "tab:red", "early stop": "tab:purple"}
+
+
+def plot_training_curves(
+    history: dict[str, dict[int, float]], path: Path, title: str = "", stop: tuple[int, str] | None = None
+) -> Path:
+    return _save(training_curves_figure(history, title, stop), path)
+
+
+def training_curves_figure(history: dict[str, dict[int, float]], title: str = "", stop: tuple[int, str] | None = None):
     """Loss, accuracy and learning rate per epoch; `history` maps column -> {0-based epoch: value}.
 
-    Epochs are drawn from 1, as the terminal counts them, on integer ticks; the best val_accuracy
-    epoch is marked.
+    Epochs are drawn from 1, as the terminal counts them, on integer ticks. The best val_accuracy
+    epoch is marked, and `stop` (1-based epoch, "time budget" or "early stop") marks why the run
+    ended early. Legends sit below the panels, never on the curves.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -72,7 +122,7 @@ def plot_training_curves(history: dict[str, dict[int, float]], path: Path, title
         ("accuracy", ["accuracy", "val_accuracy"]),
         ("learning rate", ["learning_rate"]),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6))
     for ax, (panel, columns) in zip(axes, panels, strict=True):
         for column in columns:
             series = history.get(column) or {}
@@ -86,24 +136,31 @@ def plot_training_curves(history: dict[str, dict[int, float]], path: Path, title
     val = history.get("val_accuracy") or {}
     if val:
         best = max(val, key=lambda epoch: (val[epoch], -epoch))
-        axes[1].axvline(best + 1, color="gray", linestyle=":", linewidth=1)
-        right_half = best + 1 > (max(val) + 2) / 2  # keep the label inside the panel
-        axes[1].annotate(
-            f"best {val[best]:.4f}\nepoch {best + 1}",
-            (best + 1, val[best]),
-            xytext=(-4 if right_half else 4, -24),
-            textcoords="offset points",
-            ha="right" if right_half else "left",
-            fontsize=8,
-        )
+        label = f"best val_accuracy {val[best]:.4f} (epoch {best + 1})"
+        axes[1].axvline(best + 1, color="gray", linestyle=":", linewidth=1.5, label=label)
+    if stop and stop[1]:
+        epoch, reason = stop
+        for ax in axes:
+            if ax.lines:
+                color = STOP_COLORS.get(reason, "black")
+                ax.axvline(epoch, color=color, linestyle="--", linewidth=1, label=f"stopped: {reason} (epoch {epoch})")
     for ax in axes:
         if ax.lines:
-            ax.legend(fontsize=8)
-    if history.get("learning_rate") and min(history["learning_rate"].values()) > 0:
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    rates = list((history.get("learning_rate") or {}).values())
+    if rates and min(rates) > 0 and max(rates) > 20 * min(rates):  # warm-up, decay: log; a narrow range reads plainer
         axes[2].set_yscale("log")
     if title:
-        fig.suptitle(title)
-    return _save(fig, path)
+        fig.suptitle(wrap_title(title, fig, fontsize=12), fontsize=12)
+    return laid_out(fig)
+
+
+def wrap_title(title: str, fig, fontsize: float) -> str:
+    """`title` on as many lines as the figure's width needs (a character is ~0.6 of the font size)."""
+    import textwrap
+
+    width = int(fig.get_figwidth() * 72 / (0.6 * fontsize)) - 4
+    return "\n".join(textwrap.wrap(title, width, break_long_words=True, break_on_hyphens=False)[:3])
 
 
 def layer_block(layer: str) -> str:
@@ -148,7 +205,7 @@ def plot_gradient_norms(records: list[tuple[int, dict[str, float]]], low: float,
     ax.set_title("gradient norm per block on a fixed batch")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3, which="both", axis="y")
-    return _save(fig, path)
+    return _save(laid_out(fig), path)
 
 
 def _spread(records: list, count: int) -> list:
@@ -159,9 +216,14 @@ def _spread(records: list, count: int) -> list:
     return [records[i] for i in sorted(set(picks))]
 
 
+def laid_out(fig):
+    """The figure with its axes fitted around every title, tick label and legend (tight_layout)."""
+    fig.tight_layout()
+    return fig
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -181,4 +243,4 @@ def plot_gradient_demo(runs: dict[str, dict[str, float]], low: float, path: Path
     ax.set_title("the same deep MLP: sigmoid gradients vanish toward the input, ReLU + He keeps them")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both", axis="y")
-    return _save(fig, path)
+    return _save(laid_out(fig), path)

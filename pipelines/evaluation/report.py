@@ -2,8 +2,9 @@
 
 A report directory holds `metrics.json` (accuracy, top-k accuracy, cross-entropy, macro scores,
 per-class precision/recall/F1, and for training runs the parameter count, training time and
-images/s), `per_class.csv`, `confusion_matrix.csv` + `.png` (rows: true class), a grid of
-misclassified images, the model summary, and, for training runs, the training curves and the
+images/s), `per_class.csv`, `confusion_matrix.csv` + `.png` (rows: true class), a grid of the
+most confident mistakes captioned with their file names and `misclassified.csv` listing every
+mistake, the model summary, and, for training runs, the training curves and the
 gradient-norm plot.
 """
 
@@ -109,8 +110,14 @@ def write_report(  # noqa: PLR0913 - optional report parts, all keyword-only
     gradient_health=None,
     max_misclassified: int = 25,
     title: str = "",
+    ids: list[str] | None = None,
+    stop: tuple[int, str] | None = None,
 ) -> dict:
-    """Write every report file into `out_dir`; returns the metrics dict (also in metrics.json)."""
+    """Write every report file into `out_dir`; returns the metrics dict (also in metrics.json).
+
+    `ids` name the images (file paths of a folder) in the misclassified grid and its CSV; `stop`
+    (epoch, "time budget" or "early stop") is marked on the training curves.
+    """
     from pipelines.evaluation import plots as report_plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -131,21 +138,31 @@ def write_report(  # noqa: PLR0913 - optional report parts, all keyword-only
 
     wrong = np.flatnonzero(evaluation.predictions != evaluation.labels)
     # The most confident mistakes first: the ones most worth a look.
-    wrong = wrong[np.argsort(-evaluation.probabilities[wrong].max(axis=1))][:max_misclassified]
+    total_wrong = len(wrong)
+    wrong = wrong[np.argsort(-evaluation.probabilities[wrong].max(axis=1))]
     names = evaluation.class_names
+    ids = ids if ids is not None else [f"#{i}" for i in range(len(evaluation.labels))]
+    rows = [
+        [ids[i], names[evaluation.labels[i]], names[evaluation.predictions[i]], round(float(p.max()), 4)]
+        for i, p in zip(wrong, evaluation.probabilities[wrong], strict=True)
+    ]  # every mistake, with the full path to open the file
+    (out_dir / "misclassified.csv").write_text(csv_text(["image", "true", "predicted", "probability"], rows))
+    shown = wrong[:max_misclassified]
     report_plots.plot_misclassified(
-        images[wrong],
-        [names[i] for i in evaluation.labels[wrong]],
-        [names[i] for i in evaluation.predictions[wrong]],
-        [float(evaluation.probabilities[i].max()) for i in wrong],
+        images[shown],
+        [names[i] for i in evaluation.labels[shown]],
+        [names[i] for i in evaluation.predictions[shown]],
+        [float(evaluation.probabilities[i].max()) for i in shown],
         out_dir / "misclassified.png",
+        names=[ids[i] for i in shown],
+        total=total_wrong,
     )
     if history_csv is not None and history_csv.is_file():
         from pipelines.training.callbacks import read_history
 
         columns = ("loss", "val_loss", "accuracy", "val_accuracy", "learning_rate")
         report_plots.plot_training_curves(
-            {c: read_history(history_csv, c) for c in columns}, out_dir / "training_curves.png", title
+            {c: read_history(history_csv, c) for c in columns}, out_dir / "training_curves.png", title, stop
         )
     if gradient_health is not None and gradient_health.records:
         summary = gradient_health.summary()
@@ -180,6 +197,9 @@ def write_run_report(
     from models.tta import with_tta
 
     prefix, split = ("test", splits.test) if len(splits.test) else ("final_val", splits.val)
+    views = f", averaged over {tta} TTA" if tta != "none" else ""
+    where = "the test split" if prefix == "test" else "the validation split (no test split)"
+    log.info("evaluating on %s: %d images%s", where, len(split), views, extra={"stage": True})
     evaluation = evaluate_model(
         with_tta(inference_model(model), tta, split.images.shape[1:]), split, splits.class_names
     )
@@ -191,6 +211,7 @@ def write_run_report(
         "step_images_per_second": round(outcome.step_images_per_second, 1),
         "median_epoch_seconds": outcome.epoch_seconds,
     }
+    log.info("writing the report to %s", run_dir / "reports", extra={"stage": True})
     metrics = write_report(
         evaluation,
         run_dir / "reports",
@@ -201,6 +222,8 @@ def write_run_report(
         gradient_health=outcome.gradient_health,
         max_misclassified=max_misclassified,
         title=f"training curves: {run_name}" if run_name else "",
+        ids=split.ids,
+        stop=(outcome.last_epoch, outcome.stop_reason) if outcome.stop_reason else None,
     )
     test = {
         f"{prefix}_accuracy": metrics["accuracy"],

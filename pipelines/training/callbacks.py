@@ -17,7 +17,7 @@ from pipelines.config.train import TrainConfig
 from pipelines.evaluation.metrics import keras_mode
 from pipelines.training.resume.backup import RunBackup, Snapshot
 from pipelines.training.resume.disk import DiskSpaceCheck
-from pipelines.training.time_budget import TimeBudget
+from pipelines.training.time_budget import TimeBudget, duration
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +107,14 @@ class EpochLine(keras.callbacks.Callback):
 
     Keras' verbose=2 prints two lines an epoch ("Epoch n/N", then the metrics), and its progress
     bar splices other output into itself; this line comes after every callback has added to the
-    logs (learning rate, EMA validation), so it shows what the CSV and MLflow record.
+    logs (learning rate, EMA validation), so it shows what the CSV and MLflow record. On a
+    budgeted run (`train.time_budget_minutes`) it ends with the time left of the budget.
     """
 
-    def __init__(self):
+    def __init__(self, budget: TimeBudget | None = None):
         super().__init__()
         self.started = 0.0
+        self.budget = budget
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -126,6 +128,9 @@ class EpochLine(keras.callbacks.Callback):
         seconds = time.perf_counter() - self.started
         total = self.params.get("epochs", "?")
         parts = ["  ".join(train), "  ".join(val), "  ".join([*rate, f"{seconds:.1f} s"])]
+        left = self.budget.remaining() if self.budget is not None else None
+        if left is not None:
+            parts.append(f"{duration(left)} left")
         line = " | ".join(part for part in parts if part)
         log.info("epoch %d/%s: %s", epoch + 1, total, line, extra={"stage": True})
 
@@ -247,13 +252,14 @@ def build_callbacks(
         keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=resume_epoch > 0),
         *stateful,
     ]
-    if cfg.time_budget_minutes:
-        callbacks.append(TimeBudget(cfg.time_budget_minutes * 60))
+    budget = TimeBudget(cfg.time_budget_minutes * 60) if cfg.time_budget_minutes else None
+    if budget is not None:
+        callbacks.append(budget)
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out_dir / "tensorboard")))
     callbacks += list(extra)
     if cfg.progress in ("auto", "epoch"):
-        callbacks.append(EpochLine())  # after every callback that adds to the logs
+        callbacks.append(EpochLine(budget))  # after every callback that adds to the logs
     callbacks.append(ResumeMonitorState(run_dir, cfg.monitor, mode, resume_epoch, stateful))
     callbacks += [RawWeightsBack(ema[0])] if ema else []  # raw weights back before the backup
     # Our own backup, not Keras' BackupAndRestore: atomic snapshots with checksums, the last two kept.

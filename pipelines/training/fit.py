@@ -39,6 +39,9 @@ class FitOutcome:
     # the training step's own rate: images / median seconds in steps (pipelines/training/epoch_clock.py).
     epoch_seconds: dict[str, float] = field(default_factory=dict)
     step_images_per_second: float = 0.0
+    # Why training ended before train.epochs: "time budget", "early stop", or "" (it ran them all);
+    # the training curves mark it at `last_epoch`.
+    stop_reason: str = ""
 
 
 # Over ~50 lines on purpose: one fit, Keras `fit` or the multi-worker loop, with the timing and the
@@ -80,6 +83,8 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
     epochs = start_epoch if setup.snapshot is not None and setup.snapshot.complete else cfg.epochs
     if start_epoch >= epochs:
         log.info("backup says all %d epochs are done; nothing left to train", start_epoch)
+    elif placement.is_chief:
+        _log_start(cfg, inputs, start_epoch, epochs)
     started = time.perf_counter()
     try:
         with interrupts_between_batches(interrupt):  # Ctrl-C: at a batch end, not inside a write
@@ -136,6 +141,7 @@ def train_model(model, inputs, setup: FitSetup, extra_callbacks=(), log_metrics=
         gradient_health=health,
         epoch_seconds=epoch_seconds,
         step_images_per_second=inputs.steps_per_epoch * inputs.batch_size / step_seconds if step_seconds > 0 else 0.0,
+        stop_reason=stop_reason(callbacks),
     )
 
 
@@ -161,6 +167,36 @@ def use_ema_weights(model, callbacks=()) -> bool:
     optimizer.finalize_variable_values(model.trainable_variables)
     log.info("EMA weights swapped into the model (momentum %s)", optimizer.ema_momentum, extra={"stage": True})
     return True
+
+
+def _log_start(cfg: TrainConfig, inputs, start_epoch: int, epochs: int) -> None:
+    """What the epoch lines will count, and why the first one takes longer."""
+    from pipelines.training.time_budget import duration
+
+    span = f"epochs {start_epoch + 1}-{epochs}" if start_epoch else f"{epochs} epochs"
+    budget = f" within a time budget of {duration(cfg.time_budget_minutes * 60)}" if cfg.time_budget_minutes else ""
+    log.info(
+        "training: %s of %d steps x %d images%s; the first epoch also builds the graph",
+        span,
+        inputs.steps_per_epoch,
+        inputs.batch_size,
+        budget,
+        extra={"stage": True},
+    )
+
+
+def stop_reason(callbacks) -> str:
+    """Which callback ended the fit early: "time budget", "early stop", or "" when none did."""
+    import keras
+
+    from pipelines.training.time_budget import TimeBudget
+
+    for callback in callbacks:
+        if isinstance(callback, TimeBudget) and callback.exhausted:
+            return "time budget"
+        if isinstance(callback, keras.callbacks.EarlyStopping) and callback.stopped_epoch > 0:
+            return "early stop"
+    return ""
 
 
 def _log_early_stop(callbacks) -> None:

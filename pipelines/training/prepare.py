@@ -6,6 +6,7 @@ the inputs; `model` + `train.optimizer`/`train.loss` + `runtime.jit_compile` for
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def prepare_inputs(data_cfg, augment_cfg, train_cfg, seed: int, placement, start
     num_classes = len(splits.class_names)
     log.info(
         "data: %s, %d train / %d val / %d test images of %s, %d classes",
-        data_cfg.path or data_cfg.source,
+        Path(data_cfg.path).name if data_cfg.path else data_cfg.source,  # the loading line gave the full path
         len(splits.train),
         len(splits.val),
         len(splits.test),

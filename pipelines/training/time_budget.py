@@ -14,7 +14,12 @@ class TimeBudget(keras.callbacks.Callback):
     Predicting with the slowest epoch so far (not stopping after overshooting) keeps every
     model inside the same budget, which is what a side-by-side comparison needs. The first epoch
     of a fit also traces the graphs (a minute for an Inception net): it predicts only until a
-    second epoch has been timed, or a 3-minute budget would end an 18-epoch run after 8.
+    second epoch has been timed, or a 3-minute budget would end an 18-epoch run after 8. An
+    epoch is timed from the previous epoch's end, so the callbacks that run after this one (the
+    backup, the MLflow logging) count toward it too.
+
+    The stop is said in `on_train_end`, after every callback of the last epoch (its epoch line
+    included) has run, so the terminal reads in the order things happened.
     """
 
     def __init__(self, seconds: float):
@@ -23,24 +28,55 @@ class TimeBudget(keras.callbacks.Callback):
         self.started = None
         self.slowest_epoch = 0.0  # of the epochs after this fit's first
         self.first_epoch = None
-        self.epoch_started = None
+        self.last_epoch_end = None
         self.exhausted = False
+        self.stopped_epoch = None  # 1-based, when the budget stopped the run
+        self.left = self.seconds  # at the last epoch end
 
     def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
+        self.started = self.last_epoch_end = time.perf_counter()
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.perf_counter()
+    def remaining(self) -> float | None:
+        """Seconds of the budget left (negative once overrun); None before training starts."""
+        return None if self.started is None else self.seconds - (time.perf_counter() - self.started)
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         if self.first_epoch is None:
-            self.first_epoch = now - self.epoch_started
+            self.first_epoch = now - self.last_epoch_end
         else:
-            self.slowest_epoch = max(self.slowest_epoch, now - self.epoch_started)
-        if now - self.started + (self.slowest_epoch or self.first_epoch) > self.seconds:
+            self.slowest_epoch = max(self.slowest_epoch, now - self.last_epoch_end)
+        self.last_epoch_end = now
+        self.left = self.seconds - (now - self.started)
+        if self.left < (self.slowest_epoch or self.first_epoch):
             self.exhausted = True
+            self.stopped_epoch = epoch + 1
             self.model.stop_training = True
-            log.info(
-                "stopped: time budget of %.0f s reached after epoch %d", self.seconds, epoch + 1, extra={"stage": True}
-            )
+
+    def on_train_end(self, logs=None):
+        if not self.exhausted:
+            return
+        total = self.params.get("epochs") if self.params else None
+        of = f" of {total}" if total else ""
+        budget = f"the time budget of {duration(self.seconds)}"
+        epoch = duration(self.slowest_epoch or self.first_epoch)
+        why = (
+            f"{budget} has {duration(self.left)} left, less than an epoch ({epoch})"
+            if self.left > 0
+            else f"{budget} is used up"
+        )
+        log.info("stopped after epoch %d%s: %s", self.stopped_epoch, of, why, extra={"stage": True})
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them on a progress line: 0.6s, 41s, 3m12s, 1h05m."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f}s"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -59,3 +59,24 @@ def test_auto_keeps_patience_12_for_a_constant_learning_rate():
     callback = build_early_stopping(TrainConfig())
     assert callback.patience == 12
     assert callback.start_from_epoch == 0
+
+
+def test_the_fit_outcome_knows_which_callback_stopped_the_run(tmp_path):
+    from pipelines.training.fit import stop_reason
+    from pipelines.training.time_budget import TimeBudget
+
+    cfg = TrainConfig(epochs=20, early_stopping_patience=2, time_budget_minutes=5)
+    callbacks = build_callbacks(cfg, tmp_path)
+    assert stop_reason(callbacks) == ""  # nothing stopped it: it ran all its epochs
+    stopping = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
+    assert _stopping_epoch(stopping, [0.5, 0.6, 0.55, 0.55, 0.55]) == 3
+    assert stop_reason(callbacks) == "early stop"
+
+    budget_only = build_callbacks(TrainConfig(epochs=20, early_stopping_patience=None, time_budget_minutes=5), tmp_path)
+    budget = next(c for c in budget_only if isinstance(c, TimeBudget))
+    budget.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    budget.on_train_begin()
+    budget.started -= 299.5  # a first epoch of 299.5 s, 0.5 s of the 5 minutes left: the run stops
+    budget.last_epoch_end -= 299.5
+    budget.on_epoch_end(0)
+    assert stop_reason(budget_only) == "time budget"

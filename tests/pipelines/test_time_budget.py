@@ -1,5 +1,6 @@
 """The wall-clock budget stops training before the next epoch would overrun it."""
 
+import re
 import time
 
 import keras
@@ -62,3 +63,61 @@ def test_the_first_epochs_tracing_does_not_shorten_the_run(monkeypatch):
     assert budget.exhausted
     assert len(history.history["loss"]) == 16
     assert clock.now <= 180.0
+
+
+def test_epoch_lines_show_time_left_and_the_stop_line_follows_the_last_one(monkeypatch, caplog):
+    import logging
+
+    from pipelines.training import time_budget
+    from pipelines.training.callbacks import EpochLine
+
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy")
+    clock = SimulatedClock()
+    monkeypatch.setattr(time_budget, "time", clock)
+    budget = TimeBudget(seconds=180.0)
+    with caplog.at_level(logging.INFO):
+        # The order of build_callbacks: the budget decides, then the epoch line reports.
+        model.fit(x, y, epochs=100, verbose=0, callbacks=[clock, budget, EpochLine(budget)])
+    lines = [r.getMessage() for r in caplog.records if getattr(r, "stage", False)]
+    assert re.fullmatch(r"epoch 1/100: loss \d\.\d{4} \| [\d.]+ s \| 2m00s left", lines[0])  # 180 - 60 s
+    assert lines[1].endswith(" | 1m52s left")
+    assert re.fullmatch(r"epoch 16/100: .* \| 0\.0s left", lines[-2])
+    assert lines[-1] == "stopped after epoch 16 of 100: the time budget of 3m00s is used up"
+    assert len(lines) == 17  # one line per epoch, then the stop
+    assert budget.stopped_epoch == 16
+
+
+def test_the_stop_line_says_what_was_left_and_what_an_epoch_takes(monkeypatch, caplog):
+    import logging
+
+    from pipelines.training import time_budget
+
+    x = np.zeros((8, 4), "float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    clock = SimulatedClock()
+    monkeypatch.setattr(time_budget, "time", clock)
+    budget = TimeBudget(seconds=190.0)  # after 16 epochs (180 s) 10 s are left, an epoch takes 8 s: one more
+    with caplog.at_level(logging.INFO):
+        model.fit(x, x[:, :1], epochs=100, verbose=0, callbacks=[clock, budget])
+    assert caplog.records[-1].getMessage() == (
+        "stopped after epoch 17 of 100: the time budget of 3m10s has 2.0s left, less than an epoch (8.0s)"
+    )
+
+
+def test_durations_read_like_a_clock():
+    from pipelines.training.time_budget import duration
+
+    assert [duration(s) for s in (-3, 0.44, 9.94, 41.4, 60, 192, 3599.6, 3900)] == [
+        "0.0s",
+        "0.4s",
+        "9.9s",
+        "41s",
+        "1m00s",
+        "3m12s",
+        "1h00m",
+        "1h05m",
+    ]
