@@ -57,9 +57,8 @@ def _assert_in_order(stages: list[str], lines: list[str]) -> None:
 
 
 @pytest.mark.slow
-def test_default_train_output_is_one_line_per_stage(mlflow_store, tmp_path):
-    out = run_cli(app_command("train", "train.epochs=2", f"output_dir={tmp_path / 'out'}"), timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+def test_default_train_output_is_one_line_per_stage(shared_run):
+    out = shared_run  # the real `python -m app train train.epochs=2`, run once per session (tests/conftest.py)
     lines = _lines(out.stdout + out.stderr)
     noisy = [line for line in lines if any(re.search(pattern, line) for pattern in NOISE)]
     assert noisy == [], noisy
