@@ -139,6 +139,7 @@ def run_training(
 
 def _log_run_start(tracking, cfg, name, run_dir, inputs, model, placement, start_epoch, run_id) -> None:  # noqa: PLR0913 - the run's pieces, each logged
     """Tags, params and inputs of the run; after a tracking outage, the epochs the server missed."""
+    from data.splits import split_fingerprint
     from pipelines.tracking import run_logging
 
     tracking.set_tags(
@@ -146,6 +147,8 @@ def _log_run_start(tracking, cfg, name, run_dir, inputs, model, placement, start
             "model_family": cfg.model.name,
             "dataset": cfg.dataset_name(),
             "fingerprint": inputs.splits.fingerprint,
+            # Which val/test images scored the run: compare ranks only runs that share it.
+            "split_fingerprint": split_fingerprint(inputs.splits.val, inputs.splits.test, inputs.splits.class_names),
             # What sets the run apart, in the UI's run list; the hash names its output folder.
             "mlflow.runName": name,
             "config_hash": run_dir.name,
