@@ -128,9 +128,9 @@ class EpochLine(keras.callbacks.Callback):
         seconds = time.perf_counter() - self.started
         total = self.params.get("epochs", "?")
         parts = ["  ".join(train), "  ".join(val), "  ".join([*rate, f"{seconds:.1f} s"])]
-        left = self.budget.remaining() if self.budget is not None else None
-        if left is not None:
-            parts.append(f"{duration(left)} left")
+        if self.budget is not None:
+            # The figure the budget decided on this epoch (it runs first), so this line and its stop line agree.
+            parts.append(f"{duration(self.budget.left)} left")
         line = " | ".join(part for part in parts if part)
         log.info("epoch %d/%s: %s", epoch + 1, total, line, extra={"stage": True})
 

@@ -174,11 +174,14 @@ def _log_start(cfg: TrainConfig, inputs, start_epoch: int, epochs: int) -> None:
     from pipelines.training.time_budget import duration
 
     span = f"epochs {start_epoch + 1}-{epochs}" if start_epoch else f"{epochs} epochs"
-    budget = f" within a time budget of {duration(cfg.time_budget_minutes * 60)}" if cfg.time_budget_minutes else ""
+    steps = inputs.steps_per_epoch
+    budget = f" in a time budget of {duration(cfg.time_budget_minutes * 60)}" if cfg.time_budget_minutes else ""
     log.info(
-        "training: %s of %d steps x %d images%s; the first epoch also builds the graph",
+        "training: %s%s of %d step%s (batch %d)%s; the first epoch also builds the graph",
+        "up to " if budget else "",
         span,
-        inputs.steps_per_epoch,
+        steps,
+        "" if steps == 1 else "s",
         inputs.batch_size,
         budget,
         extra={"stage": True},

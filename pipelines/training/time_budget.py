@@ -31,14 +31,10 @@ class TimeBudget(keras.callbacks.Callback):
         self.last_epoch_end = None
         self.exhausted = False
         self.stopped_epoch = None  # 1-based, when the budget stopped the run
-        self.left = self.seconds  # at the last epoch end
+        self.left = self.seconds  # seconds left at the last epoch's end (negative once overrun)
 
     def on_train_begin(self, logs=None):
         self.started = self.last_epoch_end = time.perf_counter()
-
-    def remaining(self) -> float | None:
-        """Seconds of the budget left (negative once overrun); None before training starts."""
-        return None if self.started is None else self.seconds - (time.perf_counter() - self.started)
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
