@@ -39,7 +39,7 @@ def run_dir_for(cfg: ExperimentConfig) -> Path:
 
 # Longer than our ~50-line guide on purpose: the five steps of a run stay in one function so it reads
 # top to bottom; 17 of its lines are the lazy imports that keep `python -m app --help` fast.
-def run_training(
+def run_training(  # noqa: PLR0915
     cfg: ExperimentConfig, overrides=(), backup: str = "latest", parent_run_id: str | None = None, extra_callbacks=()
 ) -> TrainResult:
     """Train, report, log and register one experiment.
@@ -55,7 +55,7 @@ def run_training(
     from pipelines.tracking import run_logging
     from pipelines.tracking.guard import Tracking
     from pipelines.tracking.metrics_callback import MlflowMetrics
-    from pipelines.tracking.store import setup_mlflow
+    from pipelines.tracking.store import experiment_name, setup_mlflow
     from pipelines.training.distributed.strategy import build_placement
     from pipelines.training.fit import FitSetup, train_model
     from pipelines.training.prepare import build_compiled_model, prepare_inputs
@@ -82,7 +82,9 @@ def run_training(
         return TrainResult("", "", float("nan"), float("nan"), outcome.last_epoch, "", None, role="worker")
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    tracking = Tracking(setup_mlflow(cfg.tracking.experiment or cfg.dataset_name()))
+    experiment = experiment_name(cfg.tracking.experiment or cfg.dataset_name())
+    log.info("tracking: starting a run in MLflow experiment '%s'", experiment, extra=STAGE)
+    tracking = Tracking(setup_mlflow(experiment))
     with run_state.tracked_run(tracking, run_dir, start_epoch, parent_run_id) as run:
         name = run_logging.run_name(cfg, overrides)
         _log_run_start(tracking, cfg, name, run_dir, inputs, model, placement, start_epoch, run.info.run_id)
@@ -111,8 +113,10 @@ def run_training(
             with_preprocessing(inference_model(network), cfg.data.normalization, inputs.mean, inputs.std, image_shape),
             cfg.evaluate.tta,
         )
+        log.info("saving the served model (raw pixels in, class probabilities out)", extra=STAGE)
         run_logging.save_served_model(served, cfg.data, inputs, run_dir, tta=cfg.evaluate.tta)
         example = (inputs.splits.test if len(inputs.splits.test) else inputs.splits.val).images[0]  # test_fraction=0
+        log.info("logging metrics, report and model to MLflow", extra=STAGE)
         logged = tracking.call("log the model", _log_outputs, tracking.mlflow, cfg, run_dir, outcome, test, example)
 
     result = TrainResult(
@@ -181,9 +185,10 @@ def _log_outputs(mlflow, cfg: ExperimentConfig, run_dir: Path, outcome, test: di
         mlflow.log_metrics({score.metric: score.value, "best_epoch": score.epoch})
     mlflow.log_artifacts(str(run_dir / "reports"), "reports")
     info = run_logging.export_served_model(mlflow, run_dir, example_image)
-    registered = run_logging.register_served_model(
-        mlflow, info.model_uri, cfg.tracking, f"{cfg.dataset_name()}-classifier", score
-    )
+    model_name = cfg.tracking.registered_model or f"{cfg.dataset_name()}-classifier"
+    if cfg.tracking.register_model:
+        log.info("registering the model as '%s'", model_name, extra=STAGE)
+    registered = run_logging.register_served_model(mlflow, info.model_uri, cfg.tracking, model_name, score)
     return info.model_uri, registered, score
 
 
