@@ -122,13 +122,14 @@ def run_name(cfg, overrides=()) -> str:
 
     model, optimizer = cfg.model, cfg.train.optimizer
     fields = family_fields(model.name)
-    defining = getattr(model, fields[0])  # the family's defining field (hidden_units, vgg_depth, ...): always shown
-    family = f"{model.name}{defining}" if isinstance(defining, int) else f"{model.name} {_short(defining)}"
+    # The family's defining field (hidden_units, vgg_depth, ...), always shown; a plug-in family may have none.
+    defining = getattr(model, fields[0]) if fields else ""
+    family = f"{model.name}{defining}" if isinstance(defining, int) else f"{model.name} {_short(defining)}".strip()
     parts = [cfg.dataset_name()[:20], family]
     if model.activation != ModelConfig.model_fields["activation"].default:
         parts.append(model.activation)  # sigmoid vs relu: what the gradient demo's two runs differ in
     parts.append(f"{optimizer.name} lr={optimizer.learning_rate:g}")
-    shown = {f"model.{f}" for f in ("name", "activation", fields[0])} | {
+    shown = {f"model.{f}" for f in ("name", "activation", *fields[:1])} | {
         "train.optimizer.name",
         "train.optimizer.learning_rate",
     }
