@@ -40,7 +40,7 @@ def test_training_registers_every_version_but_moves_the_alias_only_to_a_better_o
 
 
 @pytest.mark.slow
-def test_compare_sorts_runs_and_logs_the_plot(trained):
+def test_compare_sorts_runs_and_logs_the_plot_when_asked(trained):
     from pipelines.tracking.compare import compare_runs
 
     with using_store(trained["uri"]) as mlflow:
@@ -57,9 +57,14 @@ def test_compare_sorts_runs_and_logs_the_plot(trained):
         assert table.at[1, "run_name"].startswith("digits mlp [2] adam lr=0.0001")  # what sets it apart
         with pytest.raises(ValueError, match="not one of"):
             compare_runs(mlflow, "digits", "accuracy_typo")
+        # Both runs share the default split: one table, ranked 1 and 2, no split headers.
+        assert table["split"].nunique() == 1
+        assert table["rank"].tolist() == [1, 2]
         out = run_cli(app_command("compare", "--sort-by", "train_seconds"), env=trained["env"], timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
         assert "2 run(s), best train_seconds first" in out.stdout
+        assert "split " not in out.stdout
+        assert max(len(line) for line in out.stdout.splitlines()) <= 120
         # Lower is better for time: the faster run comes first (usually the 1-epoch one, but a
         # loaded machine can make its first, tracing epoch the slower run: read what was logged).
         seconds = {
@@ -67,6 +72,10 @@ def test_compare_sorts_runs_and_logs_the_plot(trained):
         }
         fast, slow = sorted(("good", "weak"), key=seconds.get)
         assert out.stdout.index(trained[fast][:8]) < out.stdout.index(trained[slow][:8])
+        comparisons = "tags.`imgclf.kind` = 'comparison'"
+        assert not mlflow.search_runs(experiment_names=["digits"], filter_string=comparisons, output_format="list")
+        out = run_cli(app_command("compare", "--log"), env=trained["env"], timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
         comparison = mlflow.search_runs(
             experiment_names=["digits"], filter_string="tags.`imgclf.kind` = 'comparison'", output_format="list"
         )

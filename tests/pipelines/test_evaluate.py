@@ -106,3 +106,27 @@ def test_evaluate_command_rejects_a_bad_model_reference_in_one_line():
     out = run_cli([sys.executable, "-m", "app", "evaluate", "--model", "champion", "--data", "x"], timeout=60)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("error: --model 'champion' is not a models:/ URI")
+
+
+@pytest.mark.slow
+def test_a_failed_evaluate_leaves_no_experiment_behind(trained, tmp_path):
+    """A real model but data it cannot use, then a model that does not exist: one line each, and the
+    store's experiments are what they were (evaluate only reads; it used to create 'evaluations')."""
+    from tests.helpers import env_for
+
+    _, store = trained
+    before = {e.name for e in client(store).search_experiments()}
+    other_classes = tmp_path / "cats-and-dogs"
+    for name in ("cat", "dog"):
+        (other_classes / name).mkdir(parents=True)
+        Image.new("L", (8, 8)).save(other_classes / name / "0.png")
+    attempts = {
+        "unusable data": ("models:/digits-classifier@champion", str(other_classes), "classes ['cat', 'dog']"),
+        "missing model": ("models:/flowers-classifier@champion", str(other_classes), "cannot load model"),
+    }
+    for what, (model, data, message) in attempts.items():
+        out = run_cli([sys.executable, "-m", "app", "evaluate", "--model", model, "--data", data], env=env_for(store))
+        assert out.returncode == 1, (what, out.stderr[-2000:])
+        assert message in out.stderr.strip().splitlines()[-1], (what, out.stderr[-2000:])
+    assert {e.name for e in client(store).search_experiments()} == before
+    assert "evaluations" not in before
