@@ -124,7 +124,7 @@ mlflow-server: $(STAMP) ## a real MLflow tracking server on 127.0.0.1:5050 (SQLi
 	$(VENV)/bin/mlflow server --backend-store-uri sqlite:///$(CURDIR)/mlflow-server/mlflow.db \
 		--artifacts-destination $(CURDIR)/mlflow-server/artifacts --host 127.0.0.1 --port $(MLFLOW_SERVER_PORT)
 
-compare: $(STAMP) ## table of the experiment's runs, best (best-epoch) val accuracy first; plot logged to MLflow (ARGS=--sort-by ...)
+compare: $(STAMP) ## the experiment's runs, best val accuracy first within each test split (ARGS=--log: log the plot)
 	@$(PY) -m app compare $(ARGS)
 
 promote: $(STAMP) ## register the best run's model as MODEL_NAME and move @champion to it (ARGS=--run-id ID)
