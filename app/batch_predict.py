@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.folder import IMAGE_SUFFIXES
+from data.printable import printable
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +149,11 @@ def _predict_batch(model, batch: list[tuple[Path, str]], top_k: int) -> list[dic
     return [
         {
             "file": display_name(path),
-            "label": row["label"],
+            "label": printable(str(row["label"]), keep_lines=False),
             "probability": round(float(row["probability"]), 6),
-            "top_k": ";".join(f"{t['label']}:{t['probability']:.4f}" for t in row["top_k"]),
+            "top_k": printable(
+                ";".join(f"{t['label']}:{t['probability']:.4f}" for t in row["top_k"]), keep_lines=False
+            ),
             "error": "",
         }
         for (path, _), (_, row) in zip(batch, predictions.iterrows(), strict=True)
@@ -158,10 +161,12 @@ def _predict_batch(model, batch: list[tuple[Path, str]], top_k: int) -> list[dic
 
 
 def _error_row(path: Path, reason: str) -> dict:
-    log.warning("%s: %s", path, reason)
+    log.warning("%s: %s", display_name(path), reason)
     return {"file": display_name(path), "label": "", "probability": "", "top_k": "", "error": reason}
 
 
 def display_name(path: Path) -> str:
-    """The path as text for the CSV: bytes that are not UTF-8 shown escaped ('\\xff')."""
-    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+    """The path as text for the CSV (often on a terminal): bytes that are not UTF-8 and control
+    characters (an ANSI escape in a file name) shown escaped ('\\xff', '\\x1b'). Formula-like
+    names ('=1+2.png') are made inert by the CSV writer (data/tables.py)."""
+    return printable(os.fsencode(path).decode("utf-8", errors="backslashreplace"), keep_lines=False)

@@ -6,10 +6,13 @@ answer at once.
 
 import argparse
 import importlib
+import logging
+import math
 import signal
 import sys
 
 from data.errors import Terminated, first_line, raise_terminated
+from data.printable import printable, printable_records
 
 # Each module defines `add_parser(subparsers)`, which registers its command and handler.
 COMMAND_MODULES = [
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     output.configure(verbose)
+    for handler in logging.getLogger().handlers:  # class and file names reach the terminal in log lines
+        handler.addFilter(printable_records)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # `finally` blocks run on SIGTERM too
         signal.signal(signal.SIGTERM, raise_terminated)
     try:
@@ -59,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ValueError, FileNotFoundError, RuntimeError, ConnectionError) as err:
         # Expected failures (bad config, bad data, unreachable server) are one line, no traceback.
-        print(f"error: {first_line(err)}", file=sys.stderr)
+        print(f"error: {printable(first_line(err))}", file=sys.stderr)
         return 1
 
 
@@ -171,7 +176,7 @@ def resolve_config_args(args) -> tuple[str | None, list[str]]:
     if config and "=" in config:
         config, overrides = None, [config, *overrides]
     budget = next((o.split("=", 1)[1] for o in overrides if o.startswith("train.time_budget_minutes=")), None)
-    budget = float(budget) if budget not in (None, "null") else None
+    budget = _budget_minutes(budget) if budget not in (None, "null") else None
     if args.family:
         if config:
             raise ValueError(f"give either a config file ('{config}') or --family, not both")
@@ -184,3 +189,16 @@ def resolve_config_args(args) -> tuple[str | None, list[str]]:
     if note:
         print(f"note: {note}", file=sys.stderr)
     return config, overrides
+
+
+def _budget_minutes(text: str) -> float:
+    """The budget the folder defaults are sized to, read before the config is: inf or nan there was an OverflowError."""
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = math.nan
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise ValueError(
+            f"config key 'train.time_budget_minutes' = {text!r}: give a positive number of minutes (e.g. 10)"
+        )
+    return minutes

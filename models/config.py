@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.registry import family_names
+
 ACTIVATIONS = (
     "relu",
     "leaky_relu",
@@ -28,6 +30,7 @@ ACTIVATIONS = (
     "linear",
     "maxout",
 )
+MAX_HIDDEN_LAYERS = 64
 # The one list of each choice: the config's Literal types are made from these tuples.
 TASKS = ("multiclass", "binary", "multilabel")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
@@ -53,7 +56,7 @@ INITIALIZERS = {
 
 
 class ModelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
 
     name: str = Field(default="mlp", description="model family: one of models.registry.family_names()")
     task: Literal[TASKS] = "multiclass"
@@ -80,7 +83,11 @@ class ModelConfig(BaseModel):
     # Family-specific fields carry `family` metadata (see family_fields): runs log and `compare`
     # shows only their own family's, so an MLP run has no vgg_depth and a VGG row no hidden_units.
     # MLP
-    hidden_units: list[int] = Field(default=[256, 128], min_length=1, json_schema_extra={"family": "mlp"})
+    # At most MAX_HIDDEN_LAYERS: the size check counts parameters, and 20,000 layers of 4 units are few
+    # parameters but a graph that took 4 GB and never finished an epoch.
+    hidden_units: list[int] = Field(
+        default=[256, 128], min_length=1, max_length=MAX_HIDDEN_LAYERS, json_schema_extra={"family": "mlp"}
+    )
     input_dropout: float = Field(default=0.0, ge=0.0, lt=1.0, json_schema_extra={"family": "mlp"})
 
     # VGG
@@ -115,8 +122,6 @@ class ModelConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _known_family(cls, value: str) -> str:
-        from models.registry import family_names  # the registry is the one list of families
-
         if value not in family_names():
             raise ValueError(f"unknown model family; choose one of {', '.join(family_names())}")
         return value
@@ -147,7 +152,7 @@ def _family_of(field) -> str | None:
 class OptimizerConfig(BaseModel):
     """Optimizer, learning-rate schedule and gradient clipping (`train.optimizer`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
 
     name: Literal[OPTIMIZERS] = "adam"
     learning_rate: float = Field(default=1e-3, gt=0.0, le=10.0)
@@ -189,7 +194,7 @@ class OptimizerConfig(BaseModel):
 class LossConfig(BaseModel):
     """Loss shaping (`train.loss`): label smoothing and the entropy (confidence) penalty."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
 
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     # beta in L = CE - beta * H(p). beta > 0 penalizes over-confident predictions (the confidence

@@ -57,7 +57,9 @@ def run(args) -> int:
     for line in table_lines(table, experiment, SORT_ALIASES.get(args.sort_by, args.sort_by)):
         print(line)
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        from data.tables import write_frame_csv  # run and class names are untrusted: no formulas
+
+        write_frame_csv(table, args.csv)
         print(f"table written to {args.csv}")
     if args.log:
         run_id = log_comparison(mlflow, experiment, table, args.sort_by)
@@ -135,6 +137,8 @@ def show_study(mlflow, study: str, csv: str | None) -> int:
         print(f"study '{study}': {len(table)} trial run(s) ({counts}), best val_accuracy first")
         print(shown.to_string(index=False))
     if csv:
-        table.to_csv(csv, index=False)
+        from data.tables import write_frame_csv
+
+        write_frame_csv(table, csv)
         print(f"table written to {csv}")
     return 0

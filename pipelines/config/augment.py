@@ -45,14 +45,14 @@ class TransformSpec(BaseModel):
     `{name: RGBShift, params: {r_shift_limit: 20, p: 0.5}}`. Containers (OneOf, SomeOf,
     Sequential) take `params.transforms`: a list of `[name, params]` pairs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
 
 
 class AugmentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
 
     preset: Literal[tuple(PRESETS)] = "light"
     # Applied after the preset's transforms.

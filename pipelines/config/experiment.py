@@ -3,18 +3,23 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from data.config import DataConfig
 from models.config import ModelConfig
 from pipelines.config.augment import AugmentConfig
+from pipelines.config.names import check_alias, check_name
 from pipelines.config.train import TrainConfig
+
+# No NaN or infinity in any number of the config: a budget of `inf` minutes or a timeout of `nan`
+# seconds passes `gt=0` and fails much later, deep in arithmetic (OverflowError), not here.
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class RuntimeConfig(BaseModel):
     """Where and how training runs (`runtime`); see pipelines/training/distributed/strategy.py."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     # auto: TPU if reachable, else a multi-worker cluster from TF_CONFIG, else all GPUs, else the CPU.
     device: Literal["auto", "cpu", "gpu", "tpu"] = "auto"
@@ -36,7 +41,7 @@ class RuntimeConfig(BaseModel):
 
 
 class TrackingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     experiment: str | None = None  # default: one experiment per dataset
     registered_model: str | None = None  # default: "<dataset>-classifier"
@@ -46,9 +51,19 @@ class TrackingConfig(BaseModel):
     # train.monitor is at least the current holder's; "always": the newest version takes it.
     alias_policy: Literal["if_better", "always"] = "if_better"
 
+    @field_validator("experiment", "registered_model")
+    @classmethod
+    def _name(cls, value: str | None, info) -> str | None:
+        return None if value is None else check_name(value, f"the {info.field_name.replace('_', ' ')} name")
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        return check_alias(value)
+
 
 class EvaluateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     # Test-time augmentation, in the test report AND in the served model (models/tta.py):
     # "flip" averages the predictions for the image and its mirror image (2x inference cost),
@@ -57,9 +72,9 @@ class EvaluateConfig(BaseModel):
 
 
 class ExperimentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    seed: int = Field(default=42, ge=0)
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)  # numpy's and TensorFlow's seed range
     output_dir: str = "outputs"
     data: DataConfig = DataConfig()
     augment: AugmentConfig = AugmentConfig()
@@ -68,6 +83,31 @@ class ExperimentConfig(BaseModel):
     runtime: RuntimeConfig = RuntimeConfig()
     tracking: TrackingConfig = TrackingConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+
+    @field_validator("output_dir")
+    @classmethod
+    def _a_folder(cls, value: str) -> str:
+        """Run directories are made under it: a file there (or on the way) would be a NotADirectoryError traceback."""
+        path = Path(value)
+        for part in (path, *path.parents):
+            if part.exists():
+                if not part.is_dir():
+                    where = "is a file" if part == path else f"is under the file '{part}'"
+                    raise ValueError(f"output_dir '{value}' {where}; name a folder (created if missing)")
+                break
+        return value
+
+    @model_validator(mode="after")
+    def _default_names(self) -> "ExperimentConfig":
+        """The names taken from the dataset when tracking sets none (a folder named 'a:b' or '..')."""
+        dataset = self.dataset_name()
+        for key, name in (("experiment", dataset), ("registered_model", f"{dataset}-classifier")):
+            if getattr(self.tracking, key) is None:
+                try:
+                    check_name(name, f"the {key.replace('_', ' ')} name {name!r} (from the dataset's name)")
+                except ValueError as err:
+                    raise ValueError(f"{err}; set tracking.{key}=NAME") from None
+        return self
 
     def dataset_name(self) -> str:
         if self.data.source == "digits":

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from data.errors import first_line
+from models.config import unused_fields
 from pipelines.config.experiment import ExperimentConfig
 
 # The shipped experiment files (YAML, not code) sit beside this package.
@@ -91,7 +92,18 @@ def _one_line(err: ValidationError, raw: dict) -> str:
         return f"unknown config key '{key}'{hint} valid keys here: {', '.join(valid)}"
     value = _value_at(raw, first["loc"])
     message = first["msg"].removeprefix("Value error, ")
-    return f"config key '{key}' = {value!r}: {message}"
+    if isinstance(value, dict):  # a section's own check (e.g. data.image_size against data.source)
+        return f"config section '{key}': {message}"
+    return f"config key '{key}' = {_short(value)}: {message}"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """repr(value), cut: a 20,000-item list is named by its start and length, not printed whole."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value):,} items)" if isinstance(value, list | tuple) else ""
+    return f"{text[:limit]}...{size}"
 
 
 def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
@@ -135,7 +147,5 @@ def run_params(cfg: ExperimentConfig) -> dict[str, Any]:
 
     The MLflow UI's diff view then shows real differences, not vgg_depth=16 on an MLP run.
     """
-    from models.config import unused_fields
-
     hidden = {f"model.{name}" for name in unused_fields(cfg.model.name)}
     return {key: value for key, value in flatten(cfg).items() if key not in hidden}

@@ -10,7 +10,7 @@ from models.config import LossConfig, OptimizerConfig
 class GradientHealthConfig(BaseModel):
     """Per-layer gradient norms on one fixed training batch (`train.gradient_health`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
 
     enabled: bool = True
     # None: once per epoch. N: every N optimizer steps (each measurement costs one extra batch).
@@ -24,7 +24,7 @@ class GradientHealthConfig(BaseModel):
 class ProgressiveResizeConfig(BaseModel):
     """Small images early, full size late (`train.progressive_resize`; pipelines/training/progressive.py)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
 
     # The first epoch's side as a fraction of data.image_size; 1.0: off (every epoch at full size).
     start_scale: float = Field(default=1.0, ge=0.25, le=1.0)
@@ -35,7 +35,7 @@ class ProgressiveResizeConfig(BaseModel):
 
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
 
     epochs: int = Field(default=60, ge=1, le=10_000)
     # Wall-clock budget: stop before the next epoch would overrun it (equal-cost comparisons).

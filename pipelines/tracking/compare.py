@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data.tables import write_frame_csv
 from pipelines.evaluation.metrics import higher_is_better
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def log_comparison(mlflow, experiment: str, table: pd.DataFrame, sort_by: str) -
         mlflow.set_tags({COMPARISON_TAG: "comparison", "sorted_by": sort_by})
         mlflow.log_params({"runs_compared": len(table), "splits_compared": table["split"].nunique()})
         csv_path = Path(tmp) / "comparison.csv"
-        table.to_csv(csv_path, index=False)
+        write_frame_csv(table, csv_path)  # run names are untrusted: no spreadsheet formulas
         mlflow.log_artifact(str(csv_path), "comparison")
         mlflow.log_artifact(str(plot_comparison(table, Path(tmp) / "comparison.png")), "comparison")
     log.info("logged the comparison as run %s (%s)", run.info.run_id, name)

@@ -58,7 +58,10 @@ def setup_mlflow(experiment: str):
         location = None
         if uri.startswith("sqlite:///"):
             # Keep artifacts beside the SQLite file, not in whatever directory we run from.
-            location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).as_uri()
+            root = Path(uri.removeprefix("sqlite:///")).parent.resolve() / "mlartifacts"
+            if root not in (root / name).resolve().parents:  # '../x' (MLFLOW_EXPERIMENT_NAME is not in the config)
+                raise ValueError(f"experiment name {name!r} would keep its artifacts outside {root}")
+            location = (root / name).as_uri()
         try:
             mlflow.create_experiment(name, artifact_location=location)
         except mlflow.exceptions.MlflowException as err:
