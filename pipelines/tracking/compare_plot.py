@@ -31,27 +31,18 @@ def comparison_figure(table: pd.DataFrame):
 
     groups = [(split, group.head(MAX_RUNS).reset_index(drop=True)) for split, group in split_groups(table)]
     groups = groups[:MAX_SPLITS]
-    heights = [1.2 + 0.45 * max(4, len(group)) for _, group in groups]
-    fig, axes = plt.subplots(
-        len(groups),
-        2,
-        figsize=(14, 0.6 + sum(heights)),
-        gridspec_kw={"width_ratios": [1.2, 1], "height_ratios": heights},
-        squeeze=False,
-    )
-    for (split, group), (bars, scatter) in zip(groups, axes, strict=True):
-        names = [_name(row) for _, row in group.iterrows()]
-        _accuracy_bars(bars, group, names, _split_title(split, group, len(groups)))
+    heights = [1.6 + 0.45 * max(4, len(group)) for _, group in groups]
+    fig = plt.figure(figsize=(14, sum(heights)), layout="constrained")
+    rows = fig.subfigures(len(groups), 1, height_ratios=heights, squeeze=False)[:, 0]
+    for (split, group), row in zip(groups, rows, strict=True):
+        if len(groups) > 1:  # one split per row, titled by it: bars of two splits never share an axis
+            settings = describe_split(group)
+            row.suptitle(f"split {split}" + (f" ({settings})" if settings else "") + ": ranked within this split only")
+        bars, scatter = row.subplots(1, 2, width_ratios=[1.2, 1])
+        names = [_name(run) for _, run in group.iterrows()]
+        _accuracy_bars(bars, group, names)
         _time_scatter(scatter, group, names)
-    fig.tight_layout()
     return fig
-
-
-def _split_title(split: str, group: pd.DataFrame, count: int) -> str:
-    if count == 1:
-        return "accuracy per run, best first (val: best epoch)"
-    settings = describe_split(group)
-    return f"split {split}" + (f" ({settings})" if settings else "") + ": ranked within this split only"
 
 
 def _name(row) -> str:
@@ -60,7 +51,7 @@ def _name(row) -> str:
     return name if len(name) <= 40 else name[:39] + "…"
 
 
-def _accuracy_bars(ax, shown: pd.DataFrame, names: list[str], title: str) -> None:
+def _accuracy_bars(ax, shown: pd.DataFrame, names: list[str]) -> None:
     rows = range(len(shown))
     series = [("best val accuracy", "best_val_accuracy", -0.2), ("test accuracy", "test_accuracy", 0.2)]
     values = []
@@ -75,7 +66,7 @@ def _accuracy_bars(ax, shown: pd.DataFrame, names: list[str], title: str) -> Non
     low = max(0.0, min(values, default=0.0) - 0.05)
     ax.set_xlim(low, min(1.0, max(values, default=1.0)) + 0.06)
     ax.set_xlabel(f"accuracy (axis from {low:.2f})")
-    ax.set_title(title, fontsize=10)
+    ax.set_title("accuracy per run, best first (val: best epoch)", fontsize=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 if len(shown) > 3 else -0.2), ncol=2, frameon=False)
     ax.grid(axis="x", alpha=0.3)
 
@@ -87,16 +78,10 @@ def _time_scatter(ax, shown: pd.DataFrame, names: list[str]) -> None:
         for i in group.index:
             x, y = group.at[i, "train_seconds"], group.at[i, "test_accuracy"]
             if pd.notna(x) and pd.notna(y):
-                right = x > middle  # labels point inwards, so none runs off the panel
-                offset = (-6, 4) if right else (6, 4)
-                ax.annotate(
-                    names[i],
-                    (x, y),
-                    xytext=offset,
-                    textcoords="offset points",
-                    fontsize=8,
-                    ha="right" if right else "left",
-                )
+                # Labels point inwards, so none runs off the panel; the middle one (a lone run) centred above.
+                side = "right" if x > middle else "left" if x < middle else "center"
+                offset = {"right": (-6, 4), "left": (6, 4), "center": (0, 8)}[side]
+                ax.annotate(names[i], (x, y), xytext=offset, textcoords="offset points", fontsize=8, ha=side)
     ax.set_xlabel("training time (s)")
     ax.set_ylabel("test accuracy")
     ax.set_title("test accuracy against training time", fontsize=10)

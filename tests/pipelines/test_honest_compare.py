@@ -99,14 +99,10 @@ def test_the_plot_gives_each_split_its_own_row(fake_runs):
     with using_store(fake_runs) as mlflow:
         table = compare_runs(mlflow, "flowers")
     fig = comparison_figure(table)
-    bars = fig.axes[0::2]  # per row: bars, then the scatter
-    assert len(fig.axes) == 2 * 3
-    assert [ax.get_title().split(" (")[0].split(":")[0] for ax in bars] == [
-        "split bbbb33334444",
-        "split aaaa11112222",
-        "split unknown",
-    ]
-    names = [[label.get_text() for label in ax.get_yticklabels()] for ax in bars]
+    titles = [row.get_suptitle().split(" (")[0] for row in fig.subfigs]  # one row of panels per split
+    assert titles == ["split bbbb33334444", "split aaaa11112222", "split unknown"]
+    assert all(len(row.axes) == 2 for row in fig.subfigs)  # bars and scatter, of that split only
+    names = [[label.get_text() for label in row.axes[0].get_yticklabels()] for row in fig.subfigs]
     expected = ["vgg 16 sgd lr=0.1 test_fraction=0.2", "mlp [512] adam lr=0.001 test_fraction=0.2"]
     assert len(names[1]) == 2
     assert all(full.startswith(shown.removesuffix("…")) for shown, full in zip(names[1], expected, strict=True))
