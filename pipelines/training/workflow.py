@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +38,7 @@ def run_dir_for(cfg: ExperimentConfig) -> Path:
     return Path(cfg.output_dir) / f"{cfg.dataset_name()}-{cfg.model.name}-{digest}"
 
 
-# Longer than our ~50-line guide on purpose: the five steps of a run stay in one function so it reads
-# top to bottom; 17 of its lines are the lazy imports that keep `python -m app --help` fast.
-def run_training(  # noqa: PLR0915
+def run_training(
     cfg: ExperimentConfig, overrides=(), backup: str = "latest", parent_run_id: str | None = None, extra_callbacks=()
 ) -> TrainResult:
     """Train, report, log and register one experiment.
@@ -47,6 +46,20 @@ def run_training(  # noqa: PLR0915
     `overrides` (the command line's) name the run; `backup`: "latest", "previous" or "restart"
     (see training/resume/backup.py). A search passes its study's `parent_run_id` and a pruning callback.
     """
+    from pipelines.training.distributed.strategy import build_placement
+    from pipelines.training.resume.run_lock import run_directory_lock
+
+    placement = build_placement(cfg.runtime)  # first: logical devices must be set before TF uses any
+    run_dir = run_dir_for(cfg)
+    # One command at a time in a run directory (the other workers of a multi-worker run write nothing there).
+    with run_directory_lock(run_dir) if placement.is_chief else nullcontext():
+        return _train(cfg, overrides, backup, parent_run_id, extra_callbacks, placement, run_dir)
+
+
+# Longer than our ~50-line guide on purpose: the five steps of a run stay in one function so it reads
+# top to bottom; 17 of its lines are the lazy imports that keep `python -m app --help` fast.
+def _train(cfg: ExperimentConfig, overrides, backup, parent_run_id, extra_callbacks, placement, run_dir) -> TrainResult:  # noqa: PLR0915
+    """The five steps, by the process that holds run_dir."""
     from models import inference_model
     from models.optimizers import current_learning_rate
     from models.tta import with_tta
@@ -56,16 +69,14 @@ def run_training(  # noqa: PLR0915
     from pipelines.tracking.guard import Tracking
     from pipelines.tracking.metrics_callback import MlflowMetrics
     from pipelines.tracking.store import experiment_name, setup_mlflow
-    from pipelines.training.distributed.strategy import build_placement
     from pipelines.training.fit import FitSetup, train_model
+    from pipelines.training.interrupt import finish_before_stopping
     from pipelines.training.prepare import build_compiled_model, prepare_inputs
     from pipelines.training.resume import run_state
     from pipelines.training.resume.backup import choose_snapshot, write_snapshot
     from pipelines.training.seeding import seed_everything
 
-    placement = build_placement(cfg.runtime)  # first: logical devices must be set before TF uses any
     seed_everything(cfg.seed, cfg.runtime.deterministic)
-    run_dir = run_dir_for(cfg)
     # A verified backup of an unfinished run: continue, don't start over; a corrupt one raises.
     snapshot = choose_snapshot(run_dir, backup, may_modify=placement.is_chief)
     start_epoch = snapshot.epoch if snapshot else 0
@@ -117,7 +128,8 @@ def run_training(  # noqa: PLR0915
         run_logging.save_served_model(served, cfg.data, inputs, run_dir, tta=cfg.evaluate.tta)
         example = (inputs.splits.test if len(inputs.splits.test) else inputs.splits.val).images[0]  # test_fraction=0
         log.info("logging metrics, report and model to MLflow", extra=STAGE)
-        logged = tracking.call("log the model", _log_outputs, tracking.mlflow, cfg, run_dir, outcome, test, example)
+        with finish_before_stopping("logging and registering the model"):  # never a version without its alias
+            logged = tracking.call("log the model", _log_outputs, tracking.mlflow, cfg, run_dir, outcome, test, example)
 
     result = TrainResult(
         run_id=run.info.run_id,
