@@ -96,6 +96,8 @@ def _rank_within_splits(table: pd.DataFrame, start_time, sort_by: str) -> pd.Dat
 
 def split_groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(split fingerprint, its runs) in the table's order: the units a ranking or a plot may cover."""
+    if "split" not in table.columns:  # a table built by hand: one group
+        return [(UNKNOWN_SPLIT, table)]
     return [(split, table[table["split"] == split]) for split in dict.fromkeys(table["split"])]
 
 

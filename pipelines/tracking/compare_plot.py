@@ -31,7 +31,7 @@ def comparison_figure(table: pd.DataFrame):
 
     groups = [(split, group.head(MAX_RUNS).reset_index(drop=True)) for split, group in split_groups(table)]
     groups = groups[:MAX_SPLITS]
-    heights = [1.6 + 0.45 * max(4, len(group)) for _, group in groups]
+    heights = [1.6 + 0.45 * max(6, len(group)) for _, group in groups]
     fig = plt.figure(figsize=(14, sum(heights)), layout="constrained")
     rows = fig.subfigures(len(groups), 1, height_ratios=heights, squeeze=False)[:, 0]
     for (split, group), row in zip(groups, rows, strict=True):
