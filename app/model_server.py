@@ -9,12 +9,15 @@ connect, and no port is open. (A secret header would not do better against proce
 same user, who can read the front's memory anyway.)
 """
 
+import collections
 import http.client
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +26,8 @@ from pathlib import Path
 # mlflow.pyfunc.scoring_server._SERVER_MODEL_PATH: where its app module reads the model URI.
 MODEL_URI_VARIABLE = "__pyfunc_model_path__"
 SCORING_APP = "mlflow.pyfunc.scoring_server.app:app"
+QUIET_SCORING_APP = "app.scoring_app:app"  # the same app, TensorFlow and MLflow start-up noise off
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Seconds the scoring server gives one request before answering 504.
 DEFAULT_REQUEST_TIMEOUT = 30
@@ -65,10 +70,20 @@ def private_socket_path() -> str:
     return os.path.join(tempfile.mkdtemp(prefix="model-server-"), "model.sock")
 
 
-def start_private_model_server(model_uri: str, socket_path: str, workers: int = 1, log_file=None) -> subprocess.Popen:
-    """MLflow's scoring server for `model_uri` on the Unix socket `socket_path` (no TCP port)."""
+def start_private_model_server(
+    model_uri: str, socket_path: str, workers: int = 1, log_file=None, verbose: bool = True
+) -> subprocess.Popen:
+    """MLflow's scoring server for `model_uri` on the Unix socket `socket_path` (no TCP port).
+
+    `verbose=False`: uvicorn says only warnings and errors, and TensorFlow and MLflow start quietly.
+    `log_file=subprocess.PIPE` leaves its output to the caller (`ServerOutput`).
+    """
     uvicorn = Path(sys.executable).with_name("uvicorn")
-    command = [str(uvicorn), "--uds", socket_path, "--workers", str(workers), "--no-access-log", SCORING_APP]
+    command = [str(uvicorn), "--uds", socket_path, "--workers", str(workers), "--no-access-log"]
+    if verbose:
+        command.append(SCORING_APP)
+    else:
+        command += ["--log-level", "warning", "--app-dir", str(PROJECT_ROOT), QUIET_SCORING_APP]
     env = serve_env()
     env[MODEL_URI_VARIABLE] = model_uri
     # glibc gives each decoding thread its own malloc arena and keeps freed image buffers in
@@ -83,6 +98,40 @@ def start_private_model_server(model_uri: str, socket_path: str, workers: int = 
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its workers go down with it
     )
+
+
+class ServerOutput:
+    """The model server's output: held while it starts (its last lines explain a failed start), then passed on.
+
+    A start that works prints nothing of the server's own; once it answers, its warnings and
+    errors go to `sink` as they come.
+    """
+
+    def __init__(self, stream, sink):
+        self.stream, self.sink = stream, sink
+        self.started = False
+        self.held: collections.deque[str] = collections.deque(maxlen=200)
+        self.thread = threading.Thread(target=self._pump, name="model-server-output", daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        for raw in self.stream:
+            line = raw.decode("utf-8", errors="replace")
+            if self.started:
+                self.sink.write(line)
+                self.sink.flush()
+            else:
+                self.held.append(line)
+
+    def reason(self, wait: float = 5.0) -> str:
+        """The last exception line the server printed ('ValueError: ...'), or its last line."""
+        self.thread.join(timeout=wait)  # the process has exited: read to the end of its output
+        lines = [line.strip() for line in self.held if line.strip()]
+        errors = [line for line in lines if EXCEPTION_LINE.match(line)]
+        return (errors or lines or ["no output"])[-1][:300]
+
+
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exit)\b.*:")
 
 
 def unix_get(socket_path: str, path: str, timeout: float = 2.0) -> tuple[int, bytes]:

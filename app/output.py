@@ -16,8 +16,9 @@ import sys
 import warnings
 
 STAGE = {"stage": True}  # log.info(..., extra=STAGE): shown without --verbose
-# Commands that import TensorFlow (training, or a model loaded in-process): imported quietly up front.
-TENSORFLOW_COMMANDS = ("train", "evaluate", "preview-augment", "gradient-demo", "predict", "web")
+# Commands that import TensorFlow (training, or a model loaded in-process or checked before registering):
+# imported quietly up front.
+TENSORFLOW_COMMANDS = ("train", "evaluate", "preview-augment", "gradient-demo", "predict", "web", "promote")
 # Third-party warnings that say nothing to our users (we pass tf.data, our pyfunc takes any input).
 NOISE_WARNINGS = (
     r"`shuffle=True` was passed",
@@ -25,8 +26,13 @@ NOISE_WARNINGS = (
 )
 
 
+VERBOSE = False  # set by configure(): child processes (the model server) follow it
+
+
 def configure(verbose: bool) -> None:
     """Environment, warnings and logging for the whole process; call before TensorFlow or MLflow is imported."""
+    global VERBOSE
+    VERBOSE = verbose
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         return

@@ -1,14 +1,17 @@
 """`python -m app serve --model models:/NAME@champion`: the hardened HTTP endpoint.
 
-Binds --host/--port first (a busy port is one line, before the model is loaded), then runs
-MLflow's scoring server on a private Unix socket (app.model_server) and app.gateway in front
-of it: request-size limit, content-type and JSON checks, payload-free errors, and the limits
+Binds --host/--port first (a busy port is one line, before the model is loaded), reads the
+model from the registry (a missing model or a locked store is one line), then runs MLflow's
+scoring server on a local copy of it, on a private Unix socket (app.model_server), and
+app.gateway in front of it: request-size limit, content-type and JSON checks, payload-free errors, and the limits
 of app.http_limits (requests in flight, body read time, connections per client).
 """
 
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 
 
 def add_parser(commands) -> None:
@@ -30,20 +33,42 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
+    from app import output
     from app.gateway import build_gateway
     from app.http_limits import Limits, bind, serve
-    from app.model_server import private_socket_path, start_private_model_server, stop, wait_until_socket_up
+    from app.model_server import (
+        ServerOutput,
+        private_socket_path,
+        start_private_model_server,
+        stop,
+        wait_until_socket_up,
+    )
 
     for name in ("workers", "max_in_flight", "max_model_requests", "max_connections_per_client"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at least 1")
     # Ours before anything slow: a busy port fails now, and no other process can answer for us.
     sock = bind(args.host, args.port, "SERVE_PORT")
-    socket_path = args.backend_socket or private_socket_path()
-    print(f"starting the model server for {args.model} on {socket_path} ...", file=sys.stderr)
-    process = start_private_model_server(args.model, socket_path, args.workers, log_file=sys.stderr)
+    model_dir = tempfile.mkdtemp(prefix="served-model-")
+    socket_path = process = None
     try:
-        wait_until_socket_up(socket_path, process)
+        # As `mlflow models serve` does: the registry is read here, once, and the model server loads
+        # a local copy. A missing model or a locked store is one line from us, not a child's traceback.
+        local_model, version = fetch_model(args.model, model_dir)
+        socket_path = args.backend_socket or private_socket_path()
+        shown = f"{args.model} (version {version})" if version else args.model
+        print(f"starting the model server for {shown} on {socket_path} ...", file=sys.stderr)
+        quiet = not output.VERBOSE
+        process = start_private_model_server(
+            local_model, socket_path, args.workers, log_file=subprocess.PIPE if quiet else sys.stderr, verbose=not quiet
+        )
+        server_output = ServerOutput(process.stdout, sys.stderr) if quiet else None
+        try:
+            wait_until_socket_up(socket_path, process)
+        except RuntimeError as err:
+            raise RuntimeError(f"{err}: {server_output.reason()}" if server_output else str(err)) from None
+        if server_output:
+            server_output.started = True
         limits = Limits(
             max_body_bytes=int(args.max_request_mb * 1024 * 1024),
             body_timeout=args.body_timeout,
@@ -51,11 +76,31 @@ def run(args) -> int:
             max_connections_per_client=args.max_connections_per_client,
         )
         app = build_gateway(socket_path, limits, args.timeout, args.max_model_requests)
-        print(f"serving {args.model} on http://{args.host}:{args.port}/invocations", file=sys.stderr)
+        print(f"serving {shown} on http://{args.host}:{args.port}/invocations", file=sys.stderr)
         serve(app, sock)
     finally:
-        stop(process)
+        if process is not None:
+            stop(process)
         sock.close()
-        if not args.backend_socket:  # the private folder is ours: leave nothing behind in /tmp
+        shutil.rmtree(model_dir, ignore_errors=True)
+        if socket_path and not args.backend_socket:  # the private folder is ours: leave nothing behind in /tmp
             shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
     return 0
+
+
+def fetch_model(uri: str, folder: str) -> tuple[str, str | None]:
+    """(local copy of the model at `uri` in `folder`, its registered version or None); one-line errors."""
+    from mlflow.exceptions import MlflowException
+
+    from app.model_lookup import require_registered
+    from data.errors import first_line
+    from pipelines.tracking import store as tracking
+
+    mlflow = tracking.connect()
+    version = require_registered(mlflow, uri)
+    if uri.startswith("models:/") and version and version.isdigit():
+        uri = f"models:/{uri.removeprefix('models:/').partition('@')[0].partition('/')[0]}/{version}"  # pinned
+    try:
+        return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder), version
+    except (MlflowException, OSError) as err:
+        raise ValueError(f"model '{uri}' could not be fetched: {first_line(err, 200)}") from None

@@ -39,9 +39,11 @@ def load_model(mlflow, uri: str):
     """Load a pyfunc, turning MLflow's multi-line errors into one line for the CLI."""
     from mlflow.exceptions import MlflowException
 
+    from app.model_lookup import require_registered
     from data.errors import first_line
     from pipelines.tracking.store import keep_project_packages_first
 
+    require_registered(mlflow, uri)  # a missing name, alias or version: one line saying what exists
     keep_project_packages_first()
     try:
         return mlflow.pyfunc.load_model(uri)

@@ -3,6 +3,7 @@
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -90,3 +91,58 @@ def test_a_half_migrated_store_is_one_line_and_the_repair_command_fixes_it(tmp_p
     assert fixed.returncode == 0, fixed.stderr[-3000:]
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT value FROM metrics WHERE key = 'm'").fetchall() == [(1.0,)]
+
+
+def hold_exclusive(db, seconds: float):
+    """BEGIN EXCLUSIVE on `db` from a thread for `seconds`; returns once the lock is held."""
+    import threading
+
+    locked = threading.Event()
+
+    def hold():
+        connection = sqlite3.connect(db, isolation_level=None)
+        connection.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        time.sleep(seconds)
+        connection.execute("ROLLBACK")
+        connection.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert locked.wait(10)
+    return thread
+
+
+def test_a_store_locked_for_a_moment_is_waited_for(tmp_path, monkeypatch):
+    from pipelines.tracking import store
+
+    db = make_store(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    hold_exclusive(db, 3)
+    started = time.monotonic()
+    try:
+        mlflow = store.connect()
+        assert mlflow.MlflowClient().get_experiment_by_name("race") is not None
+    finally:
+        sys.modules["mlflow"].set_tracking_uri(None)
+    assert time.monotonic() - started >= 2.5  # it waited for the lock instead of failing
+
+
+def test_a_store_locked_for_longer_than_the_busy_timeout_is_one_line(tmp_path, monkeypatch):
+    from pipelines.tracking import sqlite_store, store
+
+    db = make_store(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_SECONDS", 1.0)
+    thread = hold_exclusive(db, 4)
+    try:
+        with pytest.raises(sqlite_store.StoreLocked) as locked:
+            store.connect()
+    finally:
+        sys.modules["mlflow"].set_tracking_uri(None)
+        thread.join()
+    assert str(locked.value) == (
+        f"the MLflow store {db} is locked by another process (waited 1 s): "
+        "try again when it finishes (an open sqlite3 session or a stuck command?)"
+    )
+    assert isinstance(locked.value, RuntimeError)  # the CLI prints it as one line
