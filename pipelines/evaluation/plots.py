@@ -8,6 +8,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+# Class and file names are text, not mathtext: a class folder named '$\\bad$' failed the report.
+matplotlib.rcParams["text.parse_math"] = False
+
 
 def plot_confusion_matrix(confusion: np.ndarray, class_names: list[str], path: Path) -> Path:
     return _save(confusion_matrix_figure(confusion, class_names), path)
@@ -131,7 +134,7 @@ def training_curves_figure(history: dict[str, dict[int, float]], title: str = ""
                 ax.plot(epochs, list(series.values()), marker="o", markersize=3, label=column)
         ax.set_title(panel)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
     val = history.get("val_accuracy") or {}
     if val:
@@ -147,6 +150,9 @@ def training_curves_figure(history: dict[str, dict[int, float]], title: str = ""
     for ax in axes:
         if ax.lines:
             ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    last = max((epoch + 1 for series in history.values() for epoch in series or {}), default=0)
+    for ax in axes if last else ():
+        ax.set_xlim(0.5, last + 0.5)  # whole epochs, also for a run of one (matplotlib would zoom to 0.95..1.05)
     rates = list((history.get("learning_rate") or {}).values())
     if rates and min(rates) > 0 and max(rates) > 20 * min(rates):  # warm-up, decay: log; a narrow range reads plainer
         axes[2].set_yscale("log")

@@ -211,7 +211,11 @@ def write_run_report(
         "step_images_per_second": round(outcome.step_images_per_second, 1),
         "median_epoch_seconds": outcome.epoch_seconds,
     }
-    log.info("writing the report to %s", run_dir / "reports", extra={"stage": True})
+    log.info(
+        "writing the report (metrics, confusion matrix, curves, misclassified images) to %s",
+        run_dir / "reports",
+        extra={"stage": True},
+    )
     metrics = write_report(
         evaluation,
         run_dir / "reports",

@@ -37,6 +37,8 @@ def test_training_curves_count_epochs_from_one(tmp_path):
     assert _size(path) == (1540, 506)  # the legends below the panels take the extra height
     fig = plots.training_curves_figure(history)
     assert list(fig.axes[0].get_lines()[0].get_xdata()) == [1, 2]
+    one = plots.training_curves_figure({"loss": {0: 1.0}, "val_accuracy": {0: 0.5}}, stop=(1, "time budget"))
+    assert [tick.get_loc() for tick in _drawn_ticks_of(one.axes[0].xaxis)] == [1]  # not 0.95, 0.975, ... 1.05
 
 
 def _texts(fig):
@@ -52,10 +54,15 @@ def _texts(fig):
     return [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_text() and t.get_visible()]
 
 
-def _drawn_ticks(axis):
-    """The tick labels matplotlib draws: those inside the axis' view (the locator proposes more)."""
+def _drawn_ticks_of(axis):
+    """The ticks matplotlib draws: those inside the axis' view (the locator proposes more)."""
+    axis.figure.canvas.draw()
     low, high = sorted(axis.get_view_interval())
-    return [tick.label1 for tick in axis.get_major_ticks() if low - 1e-9 <= tick.get_loc() <= high + 1e-9]
+    return [tick for tick in axis.get_major_ticks() if low - 1e-9 <= tick.get_loc() <= high + 1e-9]
+
+
+def _drawn_ticks(axis):
+    return [tick.label1 for tick in _drawn_ticks_of(axis)]
 
 
 def _assert_inside(fig, texts=None):
