@@ -11,7 +11,15 @@ def add_parser(commands) -> None:
     )
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides for both runs, e.g. train.epochs=1")
     parser.add_argument("--out", default="gradient_demo.png", help="PNG file to write (default: %(default)s)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, check=check)
+
+
+def check(args) -> None:
+    """Both demos' configs with the overrides, validated before TensorFlow loads (app/cli.py)."""
+    from pipelines.config import CONFIG_DIR, load_config
+
+    for demo in DEMOS:
+        load_config(CONFIG_DIR / f"gradient_demo_{demo}.yaml", args.overrides)
 
 
 def run(args) -> int:

@@ -11,16 +11,22 @@ def add_parser(commands) -> None:
     parser.add_argument("--out", default="augment_preview.png", help="PNG file to write (default: %(default)s)")
     parser.add_argument("--originals", type=int, default=4, help="training images, one per row (default: 4)")
     parser.add_argument("--versions", type=int, default=6, help="augmented versions of each (default: 6)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, check=check)
 
 
-def run(args) -> int:
+def check(args) -> None:
+    """The numbers and the config, checked before TensorFlow loads (app/cli.py)."""
     from pipelines.config import load_config
 
     if not 1 <= args.originals <= 64 or not 1 <= args.versions <= 32:
         raise ValueError(f"--originals {args.originals} / --versions {args.versions}: use 1..64 and 1..32")
-    config, overrides = resolve_config_args(args)
-    cfg = load_config(config, overrides)
+    args.cfg = load_config(*resolve_config_args(args))
+
+
+def run(args) -> int:
+    if not hasattr(args, "cfg"):
+        check(args)
+    cfg = args.cfg
     from data.sources import load_splits
     from pipelines.inputs.augment import build_augmenter
     from pipelines.inputs.preview import preview_grid
