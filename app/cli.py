@@ -181,10 +181,12 @@ def resolve_config_args(args) -> tuple[str | None, list[str]]:
         if config:
             raise ValueError(f"give either a config file ('{config}') or --family, not both")
         config, chosen = config_for(args.family, args.data, budget)
-        return config, [*chosen, *overrides]
-    if args.data:
+        overrides = [*chosen, *overrides]
+        if args.data:
+            return config, overrides
+    elif args.data:
         raise ValueError("--data needs --family (or set data.* keys as overrides)")
-    # data.source=folder data.path=PHOTOS on the digits config: the folder's defaults, said in one line.
+    # data.source=folder data.path=PHOTOS on a digits config: the folder's defaults, said in one line.
     config, overrides, note = for_source_overrides(config, overrides, budget)
     if note:
         print(f"note: {note}", file=sys.stderr)

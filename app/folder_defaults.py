@@ -81,7 +81,7 @@ def _size_and_epochs(family: str, n_train: int, overhead: float, typical: int, s
     sizes = CONV_SIZES if typical >= CONV_SIZES[-1] else (max(32, typical // 8 * 8),)
     rate_at_64 = IMAGES_PER_SECOND_AT_64[family] * (BF16_SPEEDUP if cpu_has_bf16() else 1.0)
     for size in sizes:
-        if size > typical:
+        if size > typical and size != sizes[-1]:  # photos under 32 px: upscaled to 32, the smallest side
             continue
         rate = rate_at_64 * (64 / size) ** 2
         epochs = math.floor(seconds * rate / max(1.0, n_train + overhead))

@@ -31,6 +31,14 @@ def test_the_digits_config_with_a_folder_source_gets_the_folders_defaults_and_sa
     assert "  epochs: 2\n" in done.stdout  # the command line's own overrides still win
 
 
+def test_a_family_with_a_folder_source_gets_that_familys_folder_defaults(tmp_path):
+    photos = _photos(tmp_path / "my_photos", per_class=3)
+    done = run_cli(app_command("show-config", "--family", "vgg", "data.source=folder", f"data.path={photos}"))
+    assert done.returncode == 0, done.stderr
+    assert f"using the defaults of `--family vgg --data {photos}` (flowers_vgg.yaml, " in done.stderr
+    assert "  channels: 3\n" in done.stdout
+
+
 def test_another_config_made_for_other_data_is_refused_in_one_line(tmp_path):
     photos = _photos(tmp_path / "my_photos", per_class=3)
     mine = tmp_path / "mine.yaml"
