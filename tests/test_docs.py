@@ -170,13 +170,15 @@ CHEAP = [
     "python -m app train model.hiden_units=[256]",
     "python -m app train model.hidden_units=[100000000]",
     "python -m app preview-augment 'augment.transforms=[{name: Blurr}]'",
+    # These load TensorFlow or MLflow's model registry first: ~10-25 s each on 2 busy cores.
     "python -m app train runtime.device=gpu",
     "MLFLOW_TRACKING_URI=http://127.0.0.1:5999 python -m app train",
     "make serve MODEL_NAME=nope-classifier",
 ]
+SLOW = CHEAP[-3:]
 
 
-@pytest.mark.parametrize("command", CHEAP)
+@pytest.mark.parametrize("command", [pytest.param(c, marks=[pytest.mark.slow] if c in SLOW else []) for c in CHEAP])
 def test_a_cheap_command_prints_what_the_guides_show(command, tmp_path):
     assert_shown_as_printed(command, tmp_path)
 
