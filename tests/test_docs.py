@@ -23,6 +23,7 @@ import sys
 
 import pytest
 
+from tests.conftest import SHARED_RUN_ARGS
 from tests.helpers import ROOT
 
 GUIDES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "bench" / "README.md"]
@@ -113,6 +114,7 @@ def test_output_blocks_are_filled_in(path):
 
 
 def mask(line: str) -> str:
+    line = re.sub(r"\S*?(outputs/)", r"\1", line)  # a run folder under any output_dir
     line = re.sub(r"\b[0-9a-f]{8,}\b", "<id>", line)
     line = re.sub(r"\d+(?:[.,]\d+)*(?:e[-+]?\d+)?", "N", line)
     return " ".join(line.split())
@@ -155,11 +157,21 @@ def run(command: str, cwd) -> str:
     return done.stdout
 
 
-def assert_shown_as_printed(command: str, tmp_path):
-    printed = [mask(line) for line in run(command, tmp_path).splitlines()]
-    for guide, body in documented(command):
+def not_printed(shown: list[str], *streams: str) -> list[str]:
+    """The shown lines missing from the output, or out of the order of the stream they are in."""
+    missing = list(shown)
+    for stream in streams:
+        printed = [mask(line) for line in stream.splitlines()]
+        in_stream = [line for line in shown if line in printed]
         rest = iter(printed)  # each shown line must come later than the one above it
-        missing = [line for line in shown_lines(body) if line not in rest]
+        if all(line in rest for line in in_stream):
+            missing = [line for line in missing if line not in in_stream]
+    return missing
+
+
+def assert_shown_as_printed(command: str, *streams: str):
+    for guide, body in documented(command):
+        missing = not_printed(shown_lines(body), *streams)
         assert not missing, f"{guide}, output of `{command}`: not printed (numbers masked): {missing}"
 
 
@@ -180,20 +192,33 @@ SLOW = CHEAP[-3:]
 
 @pytest.mark.parametrize("command", [pytest.param(c, marks=[pytest.mark.slow] if c in SLOW else []) for c in CHEAP])
 def test_a_cheap_command_prints_what_the_guides_show(command, tmp_path):
-    assert_shown_as_printed(command, tmp_path)
+    assert_shown_as_printed(command, run(command, tmp_path))
 
 
 QUICKSTART = 'make train ARGS="train.epochs=2"'
 
 
 @pytest.mark.slow
-def test_the_quickstart_training_prints_what_the_readme_shows(tmp_path):
-    assert_shown_as_printed(QUICKSTART, tmp_path)
+def test_the_quickstart_training_prints_what_the_readme_shows(shared_run):
+    # The shared run is this very command (conftest.SHARED_RUN_ARGS), trained once per test run.
+    assert shlex.split(QUICKSTART)[2].removeprefix("ARGS=") == " ".join(SHARED_RUN_ARGS)
+    assert_shown_as_printed(QUICKSTART, shared_run.stdout, shared_run.stderr)
+
+
+def test_shown_lines_must_be_printed_in_order():
+    printed = "data: digits\nepoch 1/2: loss 0.9\nepoch 2/2: loss 0.5\n"
+    assert not_printed(["epoch N/N: loss N", "epoch N/N: loss N"], printed) == []
+    assert not_printed(["epoch N/N: loss N", "data: digits"], printed) == ["epoch N/N: loss N", "data: digits"]
+    assert not_printed(["data: digits", "test accuracy: N"], printed, "test accuracy: 0.9\n") == []
+    assert not_printed(["test accuracy: N (with flip TTA)"], printed, "test accuracy: 0.9\n") != []
 
 
 def test_masking_keeps_words_and_drops_figures():
     assert mask("epoch 3/10: loss 0.5  accuracy 0.91 | 1.2 s") == "epoch N/N: loss N accuracy N | N s"
     assert mask("run id: 7e560cfefbb14e8f8ac8ea74323de78e") == "run id: <id>"
+    assert mask("writing the report to /tmp/x/outputs/digits-mlp-8a7b92441a/reports") == mask(
+        "writing the report to outputs/digits-mlp-1e1f38db1c/reports"
+    )
     assert mask("top_5_accuracy 0.98") == mask("top_5_accuracy 0.91") != mask("top_k_accuracy 0.98")
 
 
