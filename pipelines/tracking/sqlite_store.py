@@ -68,7 +68,13 @@ def open_store(uri: str, open_mlflow_stores) -> None:
 def creation_lock(path: Path):
     """An exclusive flock on `<db>.lock`, waited for at most CREATE_WAIT_SECONDS."""
     lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a") as lock_file:
+    try:
+        lock_file = open(lock_path, "a")  # noqa: SIM115 - closed by the with below
+    except OSError as err:  # a read-only folder: nothing here can create or upgrade the store anyway
+        log.info("no creation lock for %s (%s)", path, err)
+        yield
+        return
+    with lock_file:
         deadline = time.monotonic() + CREATE_WAIT_SECONDS
         while True:
             try:
