@@ -117,3 +117,20 @@ def test_an_experiment_name_from_the_environment_keeps_its_artifacts_under_the_r
     mlflow = setup_mlflow("digits")
     location = mlflow.get_experiment_by_name("inside").artifact_location
     assert location == (tmp_path.resolve() / "mlartifacts" / "inside").as_uri()
+
+
+@pytest.mark.parametrize(
+    ("option", "line"),
+    [
+        (["--alias", "../x"], "error: --alias '../x': an alias is 1-255 letters, digits, '_' and '-' (e.g. champion)"),
+        (["--name", "../../x"], "error: --name '../../x' must not contain '/', '\\', ':' or '..'"),
+    ],
+)
+def test_promote_checks_names_before_opening_the_store(option, line, tmp_path):
+    store = tmp_path / "mlflow.db"
+    done = run_cli(
+        app_command("promote", "--run-id", "0" * 32, *option), env={"MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith(line)
+    assert not store.exists()

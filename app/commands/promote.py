@@ -12,7 +12,19 @@ def add_parser(commands) -> None:
     parser.add_argument("--metric", default="val_accuracy", help="what 'best' means (default val_accuracy)")
     parser.add_argument("--name", help="registered model name (default: '<experiment>-classifier')")
     parser.add_argument("--alias", default="champion")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, check=check)
+
+
+def check(args) -> None:
+    """The names, by MLflow's rules, before the store is opened (pipelines/config/names.py)."""
+    from pipelines.config.names import check_alias, check_name
+
+    if args.name is not None:
+        check_name(args.name, f"--name {args.name!r}")
+    try:
+        check_alias(args.alias)
+    except ValueError as err:
+        raise ValueError(f"--alias {args.alias!r}: {err}") from None
 
 
 def run(args) -> int:

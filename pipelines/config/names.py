@@ -25,7 +25,7 @@ def check_name(value: str, what: str) -> str:
     if CONTROL.search(value):
         raise ValueError(f"{what} contains control characters; use letters, digits, spaces, '.', '_' and '-'")
     if any(c in value for c in "/\\:") or value.strip(".") == "" or ".." in value:
-        raise ValueError(f"{what} must not contain '/', '\\', ':' or '..' (it names a folder and a model URI)")
+        raise ValueError(f"{what} must not contain '/', '\\', ':' or '..' (names become folders and model URIs)")
     return value
 
 
