@@ -134,7 +134,9 @@ def test_a_store_locked_for_longer_than_the_busy_timeout_is_one_line(tmp_path, m
     db = make_store(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
     monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_SECONDS", 1.0)
-    thread = hold_exclusive(db, 4)
+    import mlflow  # noqa: F401 - imported before the lock is taken: its import alone can take seconds here
+
+    thread = hold_exclusive(db, 10)
     try:
         with pytest.raises(sqlite_store.StoreLocked) as locked:
             store.connect()
