@@ -118,6 +118,9 @@ def test_a_store_locked_for_a_moment_is_waited_for(tmp_path, monkeypatch):
 
     db = make_store(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    # Imported first, so the lock is still held when connect() reads the store.
+    import mlflow
+
     hold_exclusive(db, 3)
     started = time.monotonic()
     try:
