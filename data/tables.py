@@ -5,7 +5,8 @@ Cells come from untrusted names (class folders, file names): a cell starting wit
 OWASP recommends, such text cells get a leading `'` (shown as text, never evaluated), and the
 `csv` module quotes and escapes every cell that needs it, so a quote or comma in a name cannot
 end the cell early and start a new one. Numbers, also negative ones and numbers in text form
-(-0.5), stay numbers.
+(-0.5), stay numbers. Control characters are escaped (data/printable.py): a CSV on standard
+output or under `cat` must not recolour the terminal.
 """
 
 import csv
@@ -13,15 +14,20 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from data.printable import printable
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def inert_cell(value):
-    """The cell as written: text that a spreadsheet would run as a formula gets a leading quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not NUMBER.fullmatch(value):
-        return "'" + value
-    return value
+    """The cell as written: text that a spreadsheet would run as a formula gets a leading quote, and
+    control characters are escaped as on the terminal (a CSV is often read with `cat`)."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_STARTS) and not NUMBER.fullmatch(value):
+        value = "'" + value
+    return printable(value)
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence | Mapping]) -> str:

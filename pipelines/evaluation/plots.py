@@ -8,6 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from data.printable import printable
+
 # Class and file names are text, not mathtext: a class folder named '$\\bad$' failed the report.
 matplotlib.rcParams["text.parse_math"] = False
 
@@ -52,7 +54,9 @@ def _matrix(ax, values: np.ndarray, class_names: list[str], texts: list[str], si
 
 
 def shorten(text: str, width: int) -> str:
-    """`text` cut in the middle to `width` characters: both ends of a file or class name stay readable."""
+    """`text` cut in the middle to `width` characters: both ends of a file or class name stay readable.
+    Control characters (an ANSI escape in a folder name) are shown escaped, as on the terminal."""
+    text = printable(text, keep_lines=False)
     if len(text) <= width:
         return text
     head = (width - 1) // 2

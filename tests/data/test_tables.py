@@ -29,7 +29,12 @@ FORMULAS = ["=1+2", "+1+2", "-2+3", "@SUM(1+1).jpg", "\t=1", "\r=1", '=HYPERLINK
 def test_formula_cells_are_written_as_text(name):
     text = csv_text(["path", name], [(name, "ok"), {"path": "b.png", name: name}])
     parsed = list(csv.reader(io.StringIO(text)))
-    assert parsed == [["path", "'" + name], ["'" + name, "ok"], ["b.png", "'" + name]]
+    shown = "'" + name.replace("\r", "\\r")  # a CR is a control character: escaped, as on the terminal
+    assert parsed == [["path", shown], [shown, "ok"], ["b.png", shown]]
+
+
+def test_escape_sequences_are_written_escaped():
+    assert csv_text(["class"], [("\x1b[31mred",), ("two\nlines",)]) == 'class\r\n\\x1b[31mred\r\n"two\nlines"\r\n'
 
 
 def test_numbers_stay_numbers_and_plain_text_stays_plain():

@@ -1,6 +1,7 @@
 """Report CSVs name classes and files from the user's folder: a name that is a spreadsheet formula stays text."""
 
 import csv
+import warnings
 
 import numpy as np
 
@@ -30,3 +31,15 @@ def test_formula_class_and_file_names_are_inert_in_every_report_csv(tmp_path):
     assert mistakes["'@SUM(1+1)/+b.jpg"][1:3] == ["'@SUM(1+1)", "'=1+2"]
     assert mistakes["$\\bad$/-d.jpg"][1:4] == ["$\\bad$", "'=1+2", "0.7"]
     assert (tmp_path / "confusion_matrix.png").stat().st_size > 0
+
+
+def test_an_escape_in_a_class_name_is_drawn_escaped_not_sent_raw(tmp_path):
+    """Matplotlib warned 'Glyph 27 (\\x1b) missing' with the raw escape, which reached the terminal."""
+    names = ["\x1b[31mred", "ok"]
+    labels = np.array([0, 1])
+    probabilities = np.array([[0.2, 0.8], [0.9, 0.1]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        write_report(Evaluation(names, labels, probabilities, None), tmp_path, np.zeros((2, 8, 8, 3), np.uint8))
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    assert read(tmp_path / "per_class.csv")[1][0] == "\\x1b[31mred"  # in the CSV too: `cat` shows it as text
