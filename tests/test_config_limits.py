@@ -134,3 +134,19 @@ def test_promote_checks_names_before_opening_the_store(option, line, tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith(line)
     assert not store.exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        ("augment.workers=10000", "config key 'augment.workers' = 10000: Input should be less than or equal to 256"),
+        ("augment.workers=-1", "config key 'augment.workers' = -1: Input should be greater than or equal to 0"),
+        ("seed=99999999999999999999", "config key 'seed' = 99999999999999999999: Input should be less than or equal"),
+        ("runtime.collective_timeout_seconds=inf", "config key 'runtime.collective_timeout_seconds' = 'inf': Input"),
+    ],
+)
+def test_absurd_counts_are_refused_at_load_time(override, line):
+    """Each got past the config before: 10,000 augmentation processes, a seed numpy refuses after loading."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [override])
+    assert str(caught.value).startswith(line)

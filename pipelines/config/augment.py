@@ -1,8 +1,10 @@
 """The `augment` slice: a preset and/or a list of albumentations transforms by name."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+MAX_WORKERS = 256
 
 # Geometric first, then photometric, then occlusion/noise: the order a camera would apply them.
 # Together the presets use every transform the course material shows.
@@ -59,4 +61,5 @@ class AugmentConfig(BaseModel):
     transforms: list[TransformSpec] = Field(default_factory=list)
     # Processes that run albumentations beside the training process ("auto": one per core
     # when there are several cores; 0: inside tf.data's own threads, bound by the GIL).
-    workers: int | Literal["auto"] = "auto"
+    # At most MAX_WORKERS: each is a process importing albumentations (10,000 would swamp the machine).
+    workers: Annotated[int, Field(ge=0, le=MAX_WORKERS)] | Literal["auto"] = "auto"

@@ -80,7 +80,7 @@ def set_dotted(raw: dict, key: str, value) -> None:
 
 def _one_line(err: ValidationError, raw: dict) -> str:
     first = err.errors()[0]
-    loc = [str(p) for p in first["loc"]]
+    loc = [str(p) for p in first["loc"] if not _union_branch(p)]
     key = ".".join(loc) or "<config>"
     if first["type"] == "extra_forbidden":
         valid = _fields_at(ExperimentConfig, loc[:-1])
@@ -90,11 +90,17 @@ def _one_line(err: ValidationError, raw: dict) -> str:
         suggestion = ".".join(loc[:-1] + close) if close else (homes[0] if homes else None)
         hint = f"; did you mean '{suggestion}'?" if suggestion else ""
         return f"unknown config key '{key}'{hint} valid keys here: {', '.join(valid)}"
-    value = _value_at(raw, first["loc"])
+    value = _value_at(raw, [p for p in first["loc"] if not _union_branch(p)])
     message = first["msg"].removeprefix("Value error, ")
     if isinstance(value, dict):  # a section's own check (e.g. data.image_size against data.source)
         return f"config section '{key}': {message}"
     return f"config key '{key}' = {_short(value)}: {message}"
+
+
+def _union_branch(part) -> bool:
+    """pydantic's name for one type of a union in an error's location ('int', 'constrained-int',
+    "literal['auto']"): not a config key, so not shown as one (augment.workers, not augment.workers.constrained-int)."""
+    return isinstance(part, str) and (part in ("int", "float", "str", "bool", "none") or not part.isidentifier())
 
 
 def _short(value: Any, limit: int = 80) -> str:
