@@ -9,6 +9,7 @@ import json
 import logging
 from pathlib import Path
 
+from data.printable import printable
 from data.tables import csv_text
 from pipelines.tracking.export import SERVING_LIMITS, input_example, log_served_model
 from pipelines.tracking.registry import register
@@ -125,7 +126,8 @@ def run_name(cfg, overrides=()) -> str:
     # The family's defining field (hidden_units, vgg_depth, ...), always shown; a plug-in family may have none.
     defining = getattr(model, fields[0]) if fields else ""
     family = f"{model.name}{defining}" if isinstance(defining, int) else f"{model.name} {_short(defining)}".strip()
-    parts = [cfg.dataset_name()[:20], family]
+    # Control characters escaped: the name is printed (train, compare) and a folder's name is untrusted.
+    parts = [printable(cfg.dataset_name()[:20], keep_lines=False), family]
     if model.activation != ModelConfig.model_fields["activation"].default:
         parts.append(model.activation)  # sigmoid vs relu: what the gradient demo's two runs differ in
     parts.append(f"{optimizer.name} lr={optimizer.learning_rate:g}")
@@ -137,7 +139,7 @@ def run_name(cfg, overrides=()) -> str:
     last = dict(item.partition("=")[::2] for item in overrides)
     for key, value in last.items():
         if key not in shown and not key.startswith(_OPERATIONAL) and key not in _DATA_SOURCE:
-            parts.append(_override(key.rsplit(".", 1)[-1], value))
+            parts.append(printable(_override(key.rsplit(".", 1)[-1], value), keep_lines=False))
     name = _fit(parts, MAX_RUN_NAME)
     # The family's other fields that its config file changed: the same in every run of that file, so
     # shown only where they fit (inception's flowers config sets four).
