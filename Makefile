@@ -53,12 +53,14 @@ train: $(STAMP) ## train the default experiment (MLP on the embedded digits) and
 
 # pytest's last line gives the total time; --durations lists the slowest tests above it.
 # Two pytest-xdist workers: most slow tests wait on subprocesses and servers, so two share 2 cores well.
+# --dist loadscope keeps each module on one worker (its servers and trained runs start once); the
+# modules with slow tests go first (tests/conftest.py). The screenshots are `make docs`, not tests.
 TEST_WORKERS ?= 2
 test: $(STAMP) chromium ## run the whole test suite, offline, on TEST_WORKERS (2) processes (installs Debian chromium for the browser test)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 test-fast: $(STAMP) ## the suite without the tests marked slow (end-to-end runs, servers, browser)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" --durations=10
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m "not slow" --durations=10
 
 lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
@@ -180,3 +182,10 @@ sweep-capacity: $(STAMP) ## lesson: decision regions of MLPs with 1, 2, 3, 10, 1
 	$(PY) -m app capacity-demo $(ARGS)
 
 sweeps: sweep-activations sweep-initializers sweep-optimizers sweep-regularization sweep-capacity ## every lesson sweep above
+
+# --- every generated picture and output of README.md and docs/ (tests check they still work) ---
+.PHONY: docs docs-outputs
+docs-outputs: $(STAMP) ## rewrite the guides' output blocks of the commands tests/test_docs.py runs, from what they print now
+	$(PY) -m tests.test_docs
+
+docs: docs-screenshots docs-outputs ## regenerate every screenshot and generated output of README.md and docs/ (~8 min)

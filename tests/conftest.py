@@ -1,6 +1,7 @@
 """Shared fixtures: a private MLflow store per test, one trained run for the whole test run, the
 shared flowers photos. Helpers: tests/helpers.py."""
 
+import collections
 import fcntl
 import json
 import os
@@ -121,3 +122,14 @@ def shared_run_store(shared_run, mlflow_store) -> SharedRun:
     """`mlflow_store` (this test's own store, MLflow pointed at it) holding a copy of the shared run."""
     shared_run.copy_store(mlflow_store)
     return shared_run
+
+
+def pytest_collection_modifyitems(items):
+    """Modules with the most slow tests first, each module kept whole (its module-scoped servers start once).
+
+    On two xdist workers (`make test`, `--dist loadscope`) the long modules then run while the
+    short ones fill the gaps, instead of one long module starting last and running alone.
+    """
+    slow_tests = {(item.module.__name__, item.originalname) for item in items if item.get_closest_marker("slow")}
+    slow = collections.Counter(module for module, _ in slow_tests)  # a parametrized test counts once
+    items.sort(key=lambda item: -slow[item.module.__name__])  # most slow tests first; stable within a module
