@@ -1,6 +1,7 @@
 """scikit-learn's handwritten digits: real data shipped inside a package, so it works offline."""
 
 import numpy as np
+from sklearn.datasets import load_digits
 
 from data.config import DataConfig
 from data.dataset import ImageSet, Loaded, fingerprint
@@ -9,8 +10,6 @@ from data.decode import match_channels, resize_array
 
 def load_digits_set() -> tuple[ImageSet, list[str], str]:
     """The 1,797 8x8 digits as uint8 images (0..255), their class names and fingerprint."""
-    from sklearn.datasets import load_digits
-
     bunch = load_digits()
     # The pixels are 0..16 ink counts; stretch them to the 0..255 range of any other image.
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]

@@ -12,6 +12,7 @@ import os
 import pickle
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from data.config import DataConfig
@@ -96,8 +97,6 @@ class KerasSource:
         return (x_train, y_train), (x_test, y_test)
 
     def _download(self):
-        import keras
-
         log.info("keras dataset '%s' is not in %s; trying Keras' downloader", self.name, self.cache)
         try:
             return getattr(keras.datasets, self.name).load_data()

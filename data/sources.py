@@ -8,6 +8,9 @@ named splits); a missing val or test is split off train.
 import importlib
 import logging
 
+import numpy as np
+
+from data.cache import load_cached
 from data.config import SOURCES, DataConfig
 from data.dataset import Loaded, Splits
 from data.splits import cap_per_class, split_off, stratified_split
@@ -27,8 +30,6 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
     described = source.describe() if hasattr(source, "describe") else cfg.source
     log.info("loading data: %s", described, extra={"stage": True})  # shown by the quiet terminal
     if cfg.cache == "disk" and source.fingerprint:
-        from data.cache import load_cached
-
         loaded = load_cached(cfg, source.fingerprint, source.load)
     else:
         loaded = source.load()
@@ -71,8 +72,6 @@ def split_loaded(loaded: Loaded, cfg: DataConfig, seed: int) -> Splits:
 
 
 def _check_all_classes(train, names: list[str]) -> None:
-    import numpy as np
-
     counts = np.bincount(train.labels, minlength=len(names))
     empty = [names[i] for i in np.flatnonzero(counts == 0)]
     if empty:

@@ -8,6 +8,8 @@ multi-worker hand-over) goes through here, so none of them can forget one.
 
 import importlib
 
+import keras
+
 # Every module of models/ that defines a `@keras.saving.register_keras_serializable` object.
 CUSTOM_OBJECT_MODULES = (
     "models.auxiliary",
@@ -21,8 +23,6 @@ CUSTOM_OBJECT_MODULES = (
 
 
 def load_keras_model(path, compile: bool = False):
-    import keras
-
     for module in CUSTOM_OBJECT_MODULES:
         importlib.import_module(module)
     # safe_mode: no Lambda layers or arbitrary code from a file someone handed us.

@@ -10,6 +10,9 @@ a long traceback. `estimate_parameters` walks the same architecture the builders
 import math
 import os
 
+from models.families.inception import INCEPTION_MODULES
+from models.families.vgg import STAGE_WIDTHS, VGG_STAGES
+
 # float32 weights, their gradients and the optimizer's two slots (Adam's moments): 4 copies
 # of 4 bytes per parameter while training. Activations come on top of this.
 BYTES_PER_PARAMETER = 16
@@ -106,8 +109,6 @@ def _mlp(cfg, input_shape, num_classes) -> int:
 
 
 def _vgg(cfg, input_shape, num_classes) -> int:
-    from models.families.vgg import STAGE_WIDTHS, VGG_STAGES
-
     size, channels, count = tuple(input_shape[:2]), input_shape[2], 0
     for convs, width in zip(VGG_STAGES[cfg.vgg_depth], STAGE_WIDTHS, strict=True):
         for _ in range(convs):
@@ -122,8 +123,6 @@ def _vgg(cfg, input_shape, num_classes) -> int:
 
 
 def _inception(cfg, input_shape, num_classes) -> int:
-    from models.families.inception import INCEPTION_MODULES
-
     size, channels = tuple(input_shape[:2]), input_shape[2]
     if cfg.inception_stem == "paper":
         count = _block(49 * channels, _width(64, cfg), cfg)

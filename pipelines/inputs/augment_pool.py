@@ -9,10 +9,12 @@ slot; the training process copies the slot out. Nothing large is pickled either 
 This module imports no TensorFlow: spawned workers import it and stay light.
 """
 
+import ctypes
 import logging
 import os
 import queue
 import shutil
+import signal
 import tempfile
 import threading
 import weakref
@@ -21,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -130,9 +133,6 @@ def _alive(pid: int) -> bool:
 def _die_with_parent() -> None:
     """Ask Linux to kill this worker when the training process dies, even by SIGKILL."""
     try:
-        import ctypes
-        import signal
-
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
     except (OSError, AttributeError):
@@ -154,8 +154,6 @@ _worker: dict = {}
 
 
 def _init_worker(folder: str, augmenter, seed: int) -> None:
-    import cv2
-
     _die_with_parent()
 
     # One OpenCV thread per process: the pool already uses every core.

@@ -10,9 +10,13 @@ import socket
 from dataclasses import dataclass
 
 import keras
+import mlflow
+import optuna
 
 from pipelines.config import validate
 from pipelines.search.space import SearchSpace, suggest, with_values
+from pipelines.tracking.registry import best_point
+from pipelines.training.workflow import run_training
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +34,6 @@ class PruningCallback(keras.callbacks.Callback):
         self.run_id: str | None = None
 
     def on_train_begin(self, logs=None):
-        import mlflow
-
         run = mlflow.active_run()
         if run is not None:  # lets a retried or failed trial find its MLflow run, and the UI show it live
             self.run_id = run.info.run_id
@@ -59,12 +61,6 @@ class TrialSetup:
 
 def make_objective(setup: TrialSetup):
     def objective(trial) -> float:
-        import mlflow
-        import optuna
-
-        from pipelines.tracking.registry import best_point
-        from pipelines.training.workflow import run_training
-
         values = suggest(trial, setup.space)
         cfg = validate(with_values(setup.base, values))
         trial.set_user_attr("pid", os.getpid())  # which worker ran it (several may share the study)

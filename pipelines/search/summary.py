@@ -10,9 +10,17 @@ import time
 import warnings
 from pathlib import Path
 
+import matplotlib
 import yaml
 
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt
+import optuna.visualization.matplotlib as ovm
+from optuna.trial import TrialState
+
 from pipelines.search.space import SearchSpace, with_values
+from pipelines.tracking.registry import validation_score
+from pipelines.tracking.run_logging import register_served_model
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +64,6 @@ def decode_params(space: SearchSpace, params: dict) -> dict:
 
 def summarize(mlflow, study, parent_run_id: str, space: SearchSpace, user_base: dict, out_dir: Path) -> dict:
     """Log the best trial, best.yaml and the plots to the parent run; returns what a CLI shows."""
-    from optuna.trial import TrialState
-
     client = mlflow.MlflowClient()
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(t.state == s for t in trials) for s in TrialState if any(t.state == s for t in trials)}
@@ -88,12 +94,6 @@ def summarize(mlflow, study, parent_run_id: str, space: SearchSpace, user_base: 
 
 def log_plots(client, parent_run_id: str, study, trials) -> None:
     """Optuna's history, importances and parallel coordinates, plus one bar per trial."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import optuna.visualization.matplotlib as ovm
-
     plots = {
         "optimization_history": ovm.plot_optimization_history,
         "param_importances": ovm.plot_param_importances,
@@ -119,8 +119,6 @@ def log_plots(client, parent_run_id: str, study, trials) -> None:
 
 def plot_trials(trials, path: Path) -> Path:
     """Best validation accuracy of each trial, best first, labelled by its parameters; pruned ones hatched."""
-    import matplotlib.pyplot as plt
-
     scored = sorted((t for t in trials if t.value is not None), key=lambda t: -t.value)
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(scored) + 2), 4.5))
     for i, t in enumerate(scored):
@@ -145,9 +143,6 @@ def _short(value) -> str:
 
 def register_best(mlflow, best, user_cfg, parent_run_id: str) -> str | None:
     """Register only the study's best run, under `train`'s name and alias policy; once per best run."""
-    from pipelines.tracking.registry import validation_score
-    from pipelines.tracking.run_logging import register_served_model
-
     client = mlflow.MlflowClient()
     run_id, model_uri = best.user_attrs.get("mlflow_run_id"), best.user_attrs.get("model_uri")
     if not (run_id and model_uri and user_cfg.tracking.register_model):

@@ -6,8 +6,13 @@ each asks Optuna for the next trial, so no trial runs twice, and `--trials N` co
 
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
 
 from pipelines.config import ExperimentConfig, validate
 from pipelines.search.space import SearchSpace, grid, load_space, with_values
@@ -99,8 +104,6 @@ def _study_size(options: TuneOptions, space: SearchSpace) -> int:
 
 def _run_trials(study, objective, trials: int, options: TuneOptions) -> None:
     """Run trials until the study has `trials` finished or pruned ones (or this process' timeout)."""
-    import optuna
-
     remaining = trials - counted_trials(study)
     if remaining <= 0:
         log.info("study '%s' already has its %d trials; nothing to run", study.study_name, trials)
@@ -130,10 +133,6 @@ def _same_space(study, space: SearchSpace, created: bool) -> None:
 
 def _requeue_interrupted(study) -> None:
     """Ctrl-C: Optuna marks our running trial FAIL; queue its parameters so a restart runs it again."""
-    import os
-
-    from optuna.trial import TrialState
-
     ours = [
         t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.user_attrs.get("pid") == os.getpid()
     ]
@@ -144,8 +143,6 @@ def _requeue_interrupted(study) -> None:
 
 
 def _parent_params(options: TuneOptions, space: SearchSpace) -> dict:
-    from sqlalchemy.engine import make_url
-
     storage = make_url(options.study.storage or default_storage()).render_as_string(hide_password=True)
     params = {"sampler": options.study.sampler, "pruner": options.study.pruner, "storage": storage}
     params["trials"] = options.trials

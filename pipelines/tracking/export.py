@@ -12,6 +12,11 @@ from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
 
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from PIL import Image
+
 import data
 import models
 from data.decode import DEFAULT_MAX_PIXELS
@@ -28,9 +33,6 @@ SERVING_LIMITS = {"max_bytes": 10 * 1024 * 1024, "max_pixels": DEFAULT_MAX_PIXEL
 
 def input_example(image):
     """One real image as the PNG a client would send, base64-encoded in the `image` column."""
-    import pandas as pd
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG")
     return pd.DataFrame({"image": [base64.b64encode(buffer.getvalue()).decode()]})
@@ -38,9 +40,6 @@ def input_example(image):
 
 def log_served_model(mlflow, keras_path: Path, meta_path: Path, input_example, top_k: int = 3):
     """Log the pyfunc that serves raw image bytes; returns the ModelInfo."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
-
     # No input schema on purpose: MLflow's schema enforcement answers a wrong column with the
     # request's repr in the message and refuses uint8 tensor batches; the model validates its
     # input itself (column `image` of base64 files, or (N, H, W, C) uint8 pixels).

@@ -3,6 +3,9 @@
 import logging
 from dataclasses import dataclass
 
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
 from pipelines.evaluation.metrics import higher_is_better
 from pipelines.tracking.compare import COMPARISON_TAG, SORT_ALIASES, SORTABLE
 from pipelines.tracking.registry import check_serves, register
@@ -54,9 +57,6 @@ def promote(
     A run already registered under `name` reuses its version instead of adding a duplicate.
     Any failure raises before the alias moves (see pipelines.tracking.registry.register).
     """
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
     value = None
     if run_id is None:
         run_id, value = best_run_id(mlflow, experiment, metric)
@@ -83,8 +83,6 @@ def promote(
 
 def _model_uri(mlflow, run_id: str) -> str | None:
     """MLflow 3 keeps models as LoggedModels linked to their source run."""
-    from mlflow.exceptions import MlflowException
-
     try:
         run = mlflow.get_run(run_id)
         models = mlflow.search_logged_models(
@@ -99,8 +97,6 @@ def _model_uri(mlflow, run_id: str) -> str | None:
 
 
 def _alias_version(client, name: str, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
     try:
         return client.get_model_version_by_alias(name, alias).version
     except MlflowException:

@@ -6,11 +6,17 @@ READY, and, under the `if_better` policy, it is at least as good on validation a
 the alias points at now.
 """
 
+import contextlib
+import io
 import logging
 from typing import NamedTuple
 
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
 from data.errors import first_line
 from pipelines.evaluation.metrics import higher_is_better
+from pipelines.tracking.store import keep_project_packages_first
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +30,6 @@ def register(mlflow, model_uri: str, name: str, alias: str, score: "Score | None
     points at (on the score's metric); otherwise the version is registered and the alias stays.
     Returns the version and, when the alias stayed, the one-line reason.
     """
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
     try:
         flavors = mlflow.models.get_model_info(model_uri).flavors
     except (MlflowException, OSError) as err:
@@ -82,9 +85,6 @@ def _quietly(function, *args):
 
     The workflow announces the registration once, with the alias; MLflow's echo is for --verbose.
     """
-    import contextlib
-    import io
-
     echoed = io.StringIO()
     try:
         with contextlib.redirect_stderr(echoed):
@@ -96,8 +96,6 @@ def _quietly(function, *args):
 
 def check_serves(mlflow, model_uri: str, alias: str) -> None:
     """Load the model as serving will (safe_mode) and predict its logged input example, or raise one line."""
-    from pipelines.tracking.store import keep_project_packages_first
-
     keep_project_packages_first()
     try:
         model = mlflow.pyfunc.load_model(model_uri)
@@ -130,8 +128,6 @@ def best_point(client, run_id: str, metric: str, higher_is_better: bool) -> tupl
 
 
 def _reason_alias_stays(client, name: str, alias: str, score: Score) -> str | None:
-    from mlflow.exceptions import MlflowException
-
     try:
         current = client.get_model_version_by_alias(name, alias)
         theirs = client.get_run(current.run_id).data.metrics.get(score.metric) if current.run_id else None

@@ -3,13 +3,12 @@
 import os
 import random
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
-    import keras
-    import tensorflow as tf
-
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)

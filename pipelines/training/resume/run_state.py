@@ -13,6 +13,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from mlflow.tracking import fluent
+
 from data.errors import Terminated, first_line
 from pipelines.training.resume.disk import as_disk_full
 
@@ -88,8 +90,6 @@ def _forget_active_run(mlflow) -> None:
     Only needed when tracking is off: `end_run` would otherwise mark the run FINISHED on a server
     that came back in the meantime, and a FINISHED run is never reopened to upload what it missed.
     """
-    from mlflow.tracking import fluent
-
     stack = fluent._active_run_stack.get()
     if stack:
         stack.pop()
