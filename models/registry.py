@@ -37,7 +37,7 @@ def build_model(cfg, input_shape: tuple[int, ...], num_classes: int, any_size: b
     images of any height and width (progressive resizing trains it on several); the memory check
     still counts `input_shape`.
     """
-    from models.size import check_model_fits
+    from models.size import check_model_fits  # imports the families (Keras): not at --help time
 
     if cfg.name not in BUILDERS:
         # Imported on first use so that `python -m app --help` never pays for TensorFlow.

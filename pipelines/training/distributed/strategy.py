@@ -57,6 +57,8 @@ class Placement:
 
 def build_placement(cfg: RuntimeConfig) -> Placement:
     """Pick and activate the strategy; call before anything else touches TensorFlow devices."""
+    # TensorFlow only here and in _set_precision: app/folder_defaults reads cpu_has_bf16 from this
+    # module while `train` checks its config, before TensorFlow may load.
     import tensorflow as tf
 
     cluster = cluster_from_env()
