@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.app.conftest import MODEL_URI
@@ -32,3 +33,23 @@ def test_predict_csv_keeps_formula_and_escape_names_inert(trained_model, tmp_pat
     assert set(rows) == {"'=1+2/@SUM(1+1).png", "'=1+2/\\x1b[31mred.png", "'+2-3.png"}
     assert rows["'+2-3.png"]["error"] == "no such file"
     assert all(rows[name]["label"] for name in rows if "=1+2" in name)
+
+
+def test_a_skipped_file_with_an_escape_in_its_name_is_shown_escaped(tmp_path):
+    """The loader's warning names the skipped file: the terminal gets '\\x1b[31m', not the escape itself."""
+    for name, color in (("a", 0), ("b", 255)):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            (tmp_path / name / f"{i}.png").write_bytes(png_bytes(np.full((8, 8), color, np.uint8)))
+    (tmp_path / "b" / f"{ESC}x.jpg").write_bytes(b"junk")
+    command = [sys.executable, "-m", "app", "train", "data.source=folder", f"data.path={tmp_path}"]
+    command += [f"output_dir={tmp_path / 'out'}", "train.epochs=1"]
+    env = {**env_for(f"sqlite:///{tmp_path / 'mlflow.db'}")}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        warning = next((line for line in process.stderr if line.startswith("warning: skipped")), "")
+    finally:
+        process.kill()
+        process.wait()
+    assert "b/\\x1b[31mx.jpg" in warning
+    assert "\x1b" not in warning
