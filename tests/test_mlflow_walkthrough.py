@@ -49,3 +49,17 @@ def test_the_readme_shows_every_walkthrough_screenshot():
     shown = set(re.findall(r"\((?:docs/)?(mlflow-[\w-]+\.png)\)", readme + docs))
     assert shown == set(SHOTS)
     assert all((ROOT / "docs" / name).is_file() for name in SHOTS)
+
+
+def test_the_web_page_script_runs_its_own_steps(tmp_path):
+    """tests/docs_screenshots.py (`make docs-web-screenshots`) uses the browser helpers test_web_page.py
+    runs; here its own parts: the command line, and the six digits plus one non-image it uploads."""
+    from tests.docs_screenshots import sample_files
+
+    files = sample_files(tmp_path)
+    assert [Image.open(f).size for f in files[:6]] == [(8, 8)] * 6
+    assert files[6].read_text().startswith("a text file")
+    shown = subprocess.run([PYTHON, "-m", "tests.docs_screenshots", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "--epochs" in shown.stdout
+    assert "--out" in shown.stdout
