@@ -126,6 +126,13 @@ class ModelConfig(BaseModel):
             raise ValueError(f"unknown model family; choose one of {', '.join(family_names())}")
         return value
 
+    @field_validator("hidden_units", mode="before")
+    @classmethod
+    def _few_layers(cls, value):
+        if isinstance(value, list | tuple) and len(value) > MAX_HIDDEN_LAYERS:
+            raise ValueError(f"{len(value):,} hidden layers; at most {MAX_HIDDEN_LAYERS} (e.g. [256, 128])")
+        return value
+
     @field_validator("hidden_units")
     @classmethod
     def _positive_units(cls, value: list[int]) -> list[int]:

@@ -26,7 +26,10 @@ REFUSED = [
     ("train.time_budget_minutes=nan", ["train.time_budget_minutes", "positive number of minutes"]),
     ("train.optimizer.decay_epochs=inf", ["train.optimizer.decay_epochs", "finite"]),
     ("model.l2=inf", ["model.l2", "finite"]),
-    ("model.hidden_units=[" + ",".join(["4"] * 20_000) + "]", ["model.hidden_units", "at most 64", "20,000 items"]),
+    (
+        "model.hidden_units=[" + ",".join(["4"] * 20_000) + "]",
+        ["model.hidden_units", "20,000 hidden layers; at most 64"],
+    ),
     ("data.image_size=[0,0]", ["config section 'data'", "1..1024"]),
     ("train.batch_size=-1", ["train.batch_size", "greater than or equal to 1"]),
 ]
