@@ -18,6 +18,7 @@ from pipelines.config import ExperimentConfig, validate
 from pipelines.search.space import SearchSpace, grid, load_space, with_values
 from pipelines.search.study import StudyOptions, check_options, counted_trials, default_storage, open_study
 from pipelines.search.summary import parent_run, register_best, summarize
+from pipelines.tracking.store import experiment_name, setup_mlflow
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ def check_tune(cfg: ExperimentConfig, options: TuneOptions) -> tuple[SearchSpace
 
 def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
     from pipelines.search.objective import TrialSetup, make_objective  # imports Keras: only once checks pass
-    from pipelines.tracking.store import experiment_name, setup_mlflow
 
     space, user_base = check_tune(cfg, options)
     user_cfg = validate(user_base)
