@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Under `make test` the suite inherits make's own variables, and every `make` a test runs would be a
+# sub-make printing "make[1]: Entering directory ...": tests see make as a user at a prompt does.
+for variable in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
+    os.environ.pop(variable, None)
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 FLOWERS = SHARED_DATASETS / "flowers"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -25,7 +25,7 @@ STAGES = [
     r"^epoch 1/400: loss \d\.\d{4} .* \| lr [\d.e-]+  [\d.]+ s \| [\d.]+s left$",
     r"^stopped after epoch \d+ of 400: the time budget of 30s ",
     r"^evaluating on the test split: \d+ images$",
-    r"^writing the report to .*/reports$",
+    r"^writing the report \(.*\) to .*/reports$",
     r"^saving the served model",
     r"^logging metrics, report and model to MLflow$",
     r"^registering the model as 'noise-classifier'$",
