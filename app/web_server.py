@@ -22,10 +22,17 @@ PAGE = Path(__file__).parent / "web" / "index.html"
 
 
 def build_web_app(
-    model, model_uri: str, max_upload_bytes: int, details: dict | None = None, limits: Limits | None = None
+    model,
+    model_uri: str,
+    max_upload_bytes: int,
+    details: dict | None = None,
+    limits: Limits | None = None,
+    hosts: set[str] | None = None,
 ) -> web.Application:
-    """`details`: what /api/info tells the page about the model (name, version, classes, ...)."""
-    app = web.Application(client_max_size=max_upload_bytes, middlewares=[_short_errors])
+    """`details`: what /api/info tells the page about the model (name, version, classes, ...);
+    `hosts`: the Host headers the page answers (`allowed_hosts`), None for any (bound to all interfaces)."""
+    app = web.Application(client_max_size=max_upload_bytes, middlewares=[_own_origin_only, _short_errors])
+    app["hosts"] = hosts
     # Requests in flight, body read time, connections per client, JSON parser errors: app/http_limits.py.
     http_limits.install(
         app, limits or Limits(max_body_bytes=max_upload_bytes), lambda status, message: {"error": message}
@@ -40,6 +47,39 @@ def build_web_app(
     app.router.add_get("/api/info", info)
     app.router.add_post("/api/predict", predict)
     return app
+
+
+def allowed_hosts(host: str, port: int) -> set[str] | None:
+    """The Host headers of a page bound to host:port; None (any) when bound to every interface."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    return {f"{name}:{port}" for name in (host, "127.0.0.1", "localhost", "[::1]")}
+
+
+@web.middleware
+async def _own_origin_only(request: web.Request, handler):
+    """Answer only requests meant for this page: a foreign Host is DNS rebinding (another site's
+    script reaching 127.0.0.1 under its own name), a foreign Origin or a cross-site fetch on a
+    POST is another site's page posting here (a text/plain POST needs no CORS preflight)."""
+    hosts = request.app["hosts"]
+    host = request.headers.get("Host", "")
+    if hosts is not None and host not in hosts:
+        first = sorted(hosts)[0]
+        return _refused(421, f"this server answers only its own address (e.g. http://{first}/)")
+    if request.method not in ("GET", "HEAD"):
+        origin = request.headers.get("Origin")
+        if (origin is not None and origin != f"http://{host}") or request.headers.get("Sec-Fetch-Site") == "cross-site":
+            return _refused(403, "cross-origin requests are refused: use the page itself")
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    return response
+
+
+def _refused(status: int, message: str) -> web.Response:
+    response = web.json_response({"error": message}, status=status)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @web.middleware
@@ -58,7 +98,8 @@ async def _short_errors(request: web.Request, handler):
 # of the files the user chose.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; connect-src 'self'; img-src 'self' blob:; "
-    "style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+    "style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }

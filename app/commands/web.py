@@ -17,7 +17,7 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     from app.http_limits import Limits, bind, serve
-    from app.web_server import build_web_app
+    from app.web_server import allowed_hosts, build_web_app
     from pipelines.tracking import store as tracking
 
     sock = bind(args.host, args.port, "WEB_PORT")  # a busy port is one line, before the model loads
@@ -27,7 +27,8 @@ def run(args) -> int:
         details = describe_model(mlflow, args.model, model)
         max_upload = int(args.max_upload_mb * 1024 * 1024)
         limits = Limits(max_upload, args.body_timeout, args.max_in_flight, args.max_connections_per_client)
-        app = build_web_app(model, args.model, max_upload, details, limits)
+        hosts = allowed_hosts(args.host, sock.getsockname()[1])
+        app = build_web_app(model, args.model, max_upload, details, limits, hosts)
         print(f"web page for {args.model} on http://{args.host}:{args.port}/", file=sys.stderr)
         serve(app, sock)
     finally:

@@ -33,6 +33,39 @@ def test_uploads_over_the_limit_are_refused(page_url):
     assert "limit" in json.loads(refused.value.read())["error"]
 
 
+def _status(url: str, data: bytes | None = None, **headers: str) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, dict(refused.headers), refused.read()
+
+
+def test_the_page_answers_only_its_own_host_and_origin(page_url):
+    """DNS rebinding (a foreign Host) and cross-site POSTs (a text/plain POST needs no preflight) are refused."""
+    status, _, body = _status(page_url + "/api/info", Host="attacker.example")
+    assert status == 421
+    assert b"attacker" not in body  # nothing of the request is echoed
+    assert _status(page_url + "/api/info")[0] == 200
+    port = page_url.rsplit(":", 1)[1]
+    assert _status(page_url + "/api/info", Host=f"localhost:{port}")[0] == 200
+
+    image = png_bytes(digit_pixels(1)[0])
+    foreign = _status(
+        page_url + "/api/predict", image, Origin="http://attacker.example", **{"Content-Type": "text/plain"}
+    )
+    assert foreign[0] == 403
+    assert _status(page_url + "/api/predict", image, **{"Sec-Fetch-Site": "cross-site"})[0] == 403
+    own, _, answer = _status(page_url + "/api/predict", image, Origin=page_url)
+    assert own == 200, answer
+    assert "label" in json.loads(answer)
+
+    _, headers, _ = _status(page_url + "/")
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_predict_writes_a_csv_and_reports_unreadable_files(trained_model, pyfunc_model, tmp_path):
     folder = tmp_path / "images" / "nested"
     folder.mkdir(parents=True)
