@@ -143,7 +143,7 @@ def bind(host: str, port: int, port_setting: str) -> socket.socket:
 
 
 def serve(app: web.Application, sock: socket.socket) -> None:
-    """Run `app` on the bound socket until SIGINT/SIGTERM, with the connection-level limits."""
+    """Run `app` on the bound socket until SIGINT/SIGTERM/SIGHUP, with the connection-level limits."""
     asyncio.run(_serve(app, sock))
 
 
@@ -154,7 +154,8 @@ async def _serve(app: web.Application, sock: socket.socket) -> None:
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: the terminal closed. A clean stop, so the model server and temp folders go too.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
     try:
         await web.SockSite(runner, sock).start()

@@ -10,9 +10,12 @@ same user, who can read the front's memory anyway.)
 """
 
 import collections
+import ctypes
 import http.client
 import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +29,8 @@ from pathlib import Path
 # mlflow.pyfunc.scoring_server._SERVER_MODEL_PATH: where its app module reads the model URI.
 MODEL_URI_VARIABLE = "__pyfunc_model_path__"
 SCORING_APP = "mlflow.pyfunc.scoring_server.app:app"
-QUIET_SCORING_APP = "app.scoring_app:app"  # the same app, TensorFlow and MLflow start-up noise off
+QUIET_SCORING_APP = "app.scoring_app:app"
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal for the child when its parent dies  # the same app, TensorFlow and MLflow start-up noise off
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Seconds the scoring server gives one request before answering 504.
@@ -67,7 +71,7 @@ def start_model_server(model_uri: str, host: str, port: int, workers: int = 1, l
 
 def private_socket_path() -> str:
     """A socket path in a fresh folder only this user can enter."""
-    return os.path.join(tempfile.mkdtemp(prefix="model-server-"), "model.sock")
+    return os.path.join(owned_temp_dir("model-server-"), "model.sock")
 
 
 def start_private_model_server(
@@ -97,7 +101,38 @@ def start_private_model_server(
         stdout=log_file or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its workers go down with it
+        preexec_fn=_end_with_parent,  # only a prctl call in the child
     )
+
+
+def _end_with_parent() -> None:
+    """In the child, before exec: SIGTERM it when the front dies, however it dies (kill -9 included).
+
+    Without it a killed front left the ~1 GB model server running under PID 1. Linux only; the
+    signal is tied to the forking thread, which is the front's main thread.
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def owned_temp_dir(prefix: str) -> str:
+    """A fresh private temp folder named by this process (`PREFIX<pid>-xxxx`), after removing the
+    folders of earlier fronts that died without cleaning up (kill -9): their PID is gone."""
+    root = Path(tempfile.gettempdir())
+    for folder in root.glob(f"{prefix}*-*"):
+        pid = folder.name.removeprefix(prefix).split("-", 1)[0]
+        if pid.isdigit() and folder.is_dir() and folder.stat().st_uid == os.getuid() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class ServerOutput:

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 
 def add_parser(commands) -> None:
@@ -38,6 +37,7 @@ def run(args) -> int:
     from app.http_limits import Limits, bind, serve
     from app.model_server import (
         ServerOutput,
+        owned_temp_dir,
         private_socket_path,
         start_private_model_server,
         stop,
@@ -49,7 +49,7 @@ def run(args) -> int:
             raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at least 1")
     # Ours before anything slow: a busy port fails now, and no other process can answer for us.
     sock = bind(args.host, args.port, "SERVE_PORT")
-    model_dir = tempfile.mkdtemp(prefix="served-model-")
+    model_dir = owned_temp_dir("served-model-")
     socket_path = process = None
     try:
         # As `mlflow models serve` does: the registry is read here, once, and the model server loads
