@@ -68,7 +68,8 @@ lint: $(STAMP) ## ruff check and format check
 format: $(STAMP) ## ruff format and fix
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
-ui: $(STAMP) ## the MLflow UI on 127.0.0.1:5000 over the embedded store
+ui: $(STAMP) ## the MLflow UI on 127.0.0.1:5000 over the embedded store (created or upgraded under the store's lock first)
+	@MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} $(PY) -m pipelines.tracking.store
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port 5000
 
 bench: $(STAMP) ## run every benchmark in bench/ (bench_*.py); JSON goes to bench/results/

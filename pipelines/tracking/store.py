@@ -97,3 +97,17 @@ def keep_project_packages_first() -> None:
     """
     import data  # noqa: F401
     import models  # noqa: F401
+
+
+if __name__ == "__main__":
+    # `make ui` runs this first: the embedded store is created or upgraded under our lock, not by
+    # `mlflow ui` racing a training that starts at the same moment.
+    import sys
+
+    from data.errors import first_line
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # not "Creating initial MLflow database tables..."
+    try:
+        connect()
+    except Exception as err:  # one line, as every command of ours
+        sys.exit(f"error: {first_line(err)}")

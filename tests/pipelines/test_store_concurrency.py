@@ -39,7 +39,17 @@ def tables(db) -> set[str]:
 def test_three_processes_started_together_on_a_new_store_all_succeed(tmp_path):
     db = tmp_path / "mlflow.db"
     processes = [start(f"sqlite:///{db}") for _ in range(3)]
+    # And what `make ui` runs before `mlflow ui`, at the same moment.
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.tracking.store"],
+        cwd=ROOT,
+        env=env_for(f"sqlite:///{db}"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in processes]
+    assert ui.wait(timeout=300) == 0
+    assert ui.stderr.read() == ""  # quiet: no traceback, no MLflow table-creation lines
     for code, out, err in results:
         assert code == 0, err[-3000:]
         assert "Traceback" not in err
