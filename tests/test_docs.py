@@ -115,6 +115,7 @@ def test_output_blocks_are_filled_in(path):
 
 def mask(line: str) -> str:
     line = re.sub(r"\S*?(outputs/)", r"\1", line)  # a run folder under any output_dir
+    line = re.sub(r"sqlite:///\S+?(?=[\s)]|$)", "sqlite:///<store>", line)  # each run's own temp store
     line = re.sub(r"\b[0-9a-f]{8,}\b", "<id>", line)
     line = re.sub(r"\d+(?:[.,]\d+)*(?:e[-+]?\d+)?", "N", line)
     return " ".join(line.split())
