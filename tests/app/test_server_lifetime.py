@@ -1,7 +1,9 @@
 """A model server never outlives its front: closed terminal (SIGHUP) or kill -9, nothing is left running."""
 
 import os
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +40,14 @@ def _gone(pid: int, timeout: float = 30.0) -> bool:
 
 def _temp_dirs(tmp: Path, pid: int) -> list[Path]:
     return [p for prefix in OURS for p in tmp.glob(f"{prefix}{pid}-*")]
+
+
+@pytest.fixture
+def tmp_path():
+    """A short temp folder: the model server's Unix socket path must stay under 108 bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="life-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _serve(trained_model, tmp: Path):
