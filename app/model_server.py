@@ -29,8 +29,8 @@ from pathlib import Path
 # mlflow.pyfunc.scoring_server._SERVER_MODEL_PATH: where its app module reads the model URI.
 MODEL_URI_VARIABLE = "__pyfunc_model_path__"
 SCORING_APP = "mlflow.pyfunc.scoring_server.app:app"
-QUIET_SCORING_APP = "app.scoring_app:app"
-PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal for the child when its parent dies  # the same app, TensorFlow and MLflow start-up noise off
+QUIET_SCORING_APP = "app.scoring_app:app"  # the same app, TensorFlow and MLflow start-up noise off
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal for the child when its parent dies
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Seconds the scoring server gives one request before answering 504.

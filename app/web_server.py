@@ -7,7 +7,10 @@ request, size-limited; the page sends several files one after the other.
 
 import asyncio
 import base64
+import ipaddress
 import logging
+import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -27,12 +30,12 @@ def build_web_app(
     max_upload_bytes: int,
     details: dict | None = None,
     limits: Limits | None = None,
-    hosts: set[str] | None = None,
+    host_allowed: Callable[[str], bool] | None = None,
 ) -> web.Application:
     """`details`: what /api/info tells the page about the model (name, version, classes, ...);
-    `hosts`: the Host headers the page answers (`allowed_hosts`), None for any (bound to all interfaces)."""
+    `host_allowed`: which Host headers the page answers (`allowed_hosts`), None for any (in-process tests)."""
     app = web.Application(client_max_size=max_upload_bytes, middlewares=[_own_origin_only, _short_errors])
-    app["hosts"] = hosts
+    app["host_allowed"] = host_allowed
     # Requests in flight, body read time, connections per client, JSON parser errors: app/http_limits.py.
     http_limits.install(
         app, limits or Limits(max_body_bytes=max_upload_bytes), lambda status, message: {"error": message}
@@ -49,11 +52,34 @@ def build_web_app(
     return app
 
 
-def allowed_hosts(host: str, port: int) -> set[str] | None:
-    """The Host headers of a page bound to host:port; None (any) when bound to every interface."""
-    if host in ("0.0.0.0", "::", ""):
-        return None
-    return {f"{name}:{port}" for name in (host, "127.0.0.1", "localhost", "[::1]")}
+def allowed_hosts(host: str, port: int) -> Callable[[str], bool]:
+    """Which Host headers a page bound to host:port answers: that port with its own address,
+    127.0.0.1, localhost or [::1]. Bound to every interface (0.0.0.0, ::), also this machine's
+    names and any IP address: DNS rebinding needs a name the attacker controls, never an IP."""
+    every_interface = host in ("0.0.0.0", "::", "")
+    own = f"[{host}]" if ":" in host else host.lower()
+    names = {own, "127.0.0.1", "localhost", "[::1]"}
+    if every_interface:
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+
+    def allowed(header: str) -> bool:
+        name, colon, given_port = header.lower().rpartition(":")
+        if not colon or name.count("[") != name.count("]"):  # no port given ("[::1]" alone): HTTP's 80
+            name, given_port = header.lower(), "80"
+        if given_port != str(port):
+            return False
+        return name in names or (every_interface and _is_ip_address(name))
+
+    allowed.address = f"http://{'127.0.0.1' if every_interface else own}:{port}/"  # named in the refusal
+    return allowed
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    return True
 
 
 @web.middleware
@@ -61,14 +87,14 @@ async def _own_origin_only(request: web.Request, handler):
     """Answer only requests meant for this page: a foreign Host is DNS rebinding (another site's
     script reaching 127.0.0.1 under its own name), a foreign Origin or a cross-site fetch on a
     POST is another site's page posting here (a text/plain POST needs no CORS preflight)."""
-    hosts = request.app["hosts"]
+    host_allowed = request.app["host_allowed"]
     host = request.headers.get("Host", "")
-    if hosts is not None and host not in hosts:
-        first = sorted(hosts)[0]
-        return _refused(421, f"this server answers only its own address (e.g. http://{first}/)")
+    if host_allowed is not None and not host_allowed(host):
+        return _refused(421, f"this server answers only its own address, e.g. {host_allowed.address}")
     if request.method not in ("GET", "HEAD"):
         origin = request.headers.get("Origin")
-        if (origin is not None and origin != f"http://{host}") or request.headers.get("Sec-Fetch-Site") == "cross-site":
+        cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"
+        if (origin is not None and origin.lower() != f"http://{host.lower()}") or cross_site:
             return _refused(403, "cross-origin requests are refused: use the page itself")
     response = await handler(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -9,6 +9,7 @@ of app.http_limits (requests in flight, body read time, connections per client).
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -47,6 +48,9 @@ def run(args) -> int:
     for name in ("workers", "max_in_flight", "max_model_requests", "max_connections_per_client"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at least 1")
+    # A closed terminal while the model loads stops as SIGTERM does, so the `finally` below removes
+    # the temp folders (once serving, app.http_limits.serve handles both).
+    signal.signal(signal.SIGHUP, signal.getsignal(signal.SIGTERM))
     # Ours before anything slow: a busy port fails now, and no other process can answer for us.
     sock = bind(args.host, args.port, "SERVE_PORT")
     model_dir = owned_temp_dir("served-model-")

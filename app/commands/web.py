@@ -27,8 +27,8 @@ def run(args) -> int:
         details = describe_model(mlflow, args.model, model)
         max_upload = int(args.max_upload_mb * 1024 * 1024)
         limits = Limits(max_upload, args.body_timeout, args.max_in_flight, args.max_connections_per_client)
-        hosts = allowed_hosts(args.host, sock.getsockname()[1])
-        app = build_web_app(model, args.model, max_upload, details, limits, hosts)
+        host_allowed = allowed_hosts(args.host, sock.getsockname()[1])
+        app = build_web_app(model, args.model, max_upload, details, limits, host_allowed)
         print(f"web page for {args.model} on http://{args.host}:{args.port}/", file=sys.stderr)
         serve(app, sock)
     finally:

@@ -3,6 +3,7 @@
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.conftest import MODEL_URI
-from tests.helpers import PYTHON, env_for, free_port, running
+from tests.helpers import PYTHON, ROOT, env_for, free_port, running
 
 pytestmark = pytest.mark.slow
 
@@ -81,3 +82,25 @@ def test_kill_9_of_the_front_takes_the_model_server_with_it_and_the_next_start_s
         assert not any(p.exists() for p in left)  # swept: their owner is gone
         assert _temp_dirs(tmp_path, second.pid)  # a fresh folder of its own, never the old socket
     assert os.path.isdir(tmp_path)
+
+
+def test_closing_the_terminal_while_the_model_loads_also_leaves_nothing(trained_model, tmp_path):
+    """SIGHUP before the front serves (the model server is starting): the same clean stop as SIGTERM."""
+    command = [PYTHON, "-m", "app", "serve", "--model", MODEL_URI, "--port", str(free_port())]
+    env = {**env_for(trained_model[0]), "TMPDIR": str(tmp_path)}
+    with open(tmp_path / "serve.log", "wb") as log:
+        front = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        # The model server was just started: its socket folder is made right before it, then the child.
+        while not (list(tmp_path.glob(f"model-server-{front.pid}-*")) and (children := _children(front.pid))):
+            assert front.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        front.send_signal(signal.SIGHUP)
+        assert front.wait(timeout=60) == 143  # as SIGTERM: handled, so the `finally` ran
+        assert all(_gone(child) for child in children)
+        assert not _temp_dirs(tmp_path, front.pid)
+    finally:
+        front.kill()
+        front.wait()

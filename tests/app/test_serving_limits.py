@@ -161,22 +161,72 @@ def test_deep_json_is_a_one_line_400(front):
     assert "\n" not in message
 
 
-def test_requests_past_the_in_flight_limit_get_503_with_retry_after(front):
-    """Four slow uploads hold every slot (from other addresses' point of view: one client, 6 allowed)."""
-    url = front[0]
-    holders = [connect(url) for _ in range(4)]
+def _answered(sock: socket.socket) -> bool:
+    """Whether the server has already answered (or closed) `sock`, without waiting."""
+    sock.setblocking(False)
     try:
-        for sock in holders:
-            sock.sendall(post_head("/invocations", 1000) + b"[")  # in flight, waiting for the rest
-        time.sleep(0.5)
-        request = post(url, split(b64(png_bytes(digit_pixels(1)[0]))), timeout=10)
-        assert request[0] == 503, request
-        assert "busy" in json.loads(request[1])["message"]
+        return sock.recv(1, socket.MSG_PEEK) is not None
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
     finally:
-        for sock in holders:
-            sock.close()
-    time.sleep(0.5)
-    assert post(url, split(b64(png_bytes(digit_pixels(1)[0]))), timeout=30)[0] == 200
+        sock.setblocking(True)
+
+
+def _slots_all_taken(url: str, within: float) -> bool:
+    """Poll GET /ping until the front says it is busy (every in-flight slot held), for `within` seconds."""
+    probe = f"GET /ping HTTP/1.1\r\nHost: {url.split('//')[1]}\r\nConnection: close\r\n\r\n".encode()
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with connect(url) as sock:
+            sock.sendall(probe)
+            answer = read_response(sock, 5)
+        if answer.startswith(b"HTTP/1.1 503") and b"busy" in answer:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_requests_past_the_in_flight_limit_get_503_with_retry_after(front):
+    """Four slow uploads hold every slot (from other addresses' point of view: one client, 6 allowed).
+
+    Under load the front may not have begun the holders' requests yet when the extra one arrives,
+    and their body timeout frees the slots again after BODY_TIMEOUT: the extra request goes only
+    once a probe finds every slot taken, and counts only if no holder had been answered by then.
+    """
+    url = front[0]
+    host = url.split("//")[1]
+    body = json.dumps(split(b64(png_bytes(digit_pixels(1)[0])))).encode()
+    extra = post_head("/invocations", len(body), "Connection: close\r\n", host=host) + body
+    for _ in range(5):
+        holders = [connect(url) for _ in range(4)]
+        try:
+            for sock in holders:
+                sock.sendall(post_head("/invocations", 1000, host=host) + b"[")  # in flight, waiting for the rest
+            if not _slots_all_taken(url, within=BODY_TIMEOUT / 2):
+                continue
+            with connect(url) as sock:
+                sock.sendall(extra)
+                answer = read_response(sock, 10)
+            time.sleep(0.2)  # a holder's 408 written just before would have arrived by now
+            if any(_answered(sock) for sock in holders):
+                continue  # a holder's slot may have been free when the extra request came: try again
+            status, payload, head = status_and_json(answer)
+            assert status == 503, answer[:300]
+            assert b"retry-after: 1" in head.lower()
+            assert "busy" in payload["message"]
+            break
+        finally:
+            for sock in holders:
+                sock.close()
+    else:
+        pytest.fail("four uploads never held every in-flight slot at once within the body timeout")
+    deadline = time.monotonic() + 15  # the closed holders give their slots back
+    while (status := post(url, split(b64(png_bytes(digit_pixels(1)[0]))), timeout=30)[0]) == 503:
+        assert time.monotonic() < deadline, "the slots were never given back"
+        time.sleep(0.2)
+    assert status == 200
 
 
 def test_the_model_server_has_no_tcp_port_and_other_users_cannot_reach_it(front):
