@@ -60,6 +60,12 @@ class ModelConfig(BaseModel):
 
     name: str = Field(default="mlp", description="model family: one of models.registry.family_names()")
     task: Literal[TASKS] = "multiclass"
+    # Where the weights start (models/pretrained.py): None trains from scratch; `imagenet` loads Keras
+    # Applications' weights for the family; models:/NAME@ALIAS, a run id or a .keras file reuses the
+    # backbone of a model this project trained, with a new head for this dataset's classes.
+    pretrained: str | None = Field(
+        default=None, max_length=500, description="imagenet, models:/NAME@ALIAS, a run id or a .keras file"
+    )
 
     # Shared by every family.
     activation: Literal[ACTIVATIONS] = "relu"
