@@ -17,6 +17,7 @@ CUSTOM_OBJECT_MODULES = (
     "models.heads",
     "models.losses",
     "models.optimizers",
+    "models.pretrained",
     "models.tta",
     "models.whitening",
 )

@@ -34,6 +34,17 @@ class ProgressiveResizeConfig(BaseModel):
     multiple: int = Field(default=8, ge=1, le=64)
 
 
+class FineTuneConfig(BaseModel):
+    """The two phases of a run with `model.pretrained` (`train.fine_tune`; pipelines/training/fine_tune.py)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
+
+    # Phase 1: the new head alone, the backbone frozen, for this many epochs (0: straight to phase 2).
+    head_epochs: int = Field(default=3, ge=0, le=1000)
+    # Phase 2 (train.epochs): the backbone steps at this x the learning rate, the head at 1 x.
+    backbone_lr_scale: float = Field(default=0.1, gt=0.0, le=1.0)
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
 
@@ -67,5 +78,6 @@ class TrainConfig(BaseModel):
     progress: Literal["auto", "bar", "epoch", "none"] = "auto"
     gradient_health: GradientHealthConfig = GradientHealthConfig()
     progressive_resize: ProgressiveResizeConfig = ProgressiveResizeConfig()
+    fine_tune: FineTuneConfig = FineTuneConfig()
     # How many misclassified test images the evaluation report shows.
     misclassified_examples: int = Field(default=25, ge=0, le=100)

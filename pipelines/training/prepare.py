@@ -121,30 +121,54 @@ def class_weights(labels, num_classes: int) -> dict[int, float]:
 
 
 def build_compiled_model(model_cfg, train_cfg, normalization: str, jit_compile: bool, inputs: RunInputs):
-    """(network, trainable model): the bare family network and the compiled model that trains it.
+    """(network, trainable model, pretrained start): the bare family network and the compiled model that trains it.
 
     The trainable model takes raw pixels (normalization inside) and, for families with auxiliary
-    classifiers (Inception), adds their weighted losses; the network is what gets served.
+    classifiers (Inception), adds their weighted losses; the network is what gets served. With
+    `model.pretrained` the network starts from those weights (pipelines/training/fine_tune.py) and the
+    model comes compiled for the head-only phase; the third item says where it started (else None).
     """
-    from models import build_compile_args, build_model, build_training_model
-    from models.optimizers import build_optimizer
+    from models import build_model, build_training_model
     from pipelines.inputs.preprocess import with_preprocessing
 
     shape = inputs.splits.train.images.shape[1:]
-    network = build_model(model_cfg, shape, inputs.num_classes, any_size=inputs.progressive is not None)
+    start = None
+    if model_cfg.pretrained:
+        from pipelines.training.fine_tune import build_pretrained_network
+
+        if inputs.progressive is not None or model_cfg.whiten_patch_size:
+            raise ValueError("model.pretrained works without train.progressive_resize and model.whiten_patch_size")
+        network, start = build_pretrained_network(
+            model_cfg, shape, inputs.num_classes, normalization, inputs.mean, inputs.std
+        )
+    else:
+        network = build_model(model_cfg, shape, inputs.num_classes, any_size=inputs.progressive is not None)
     if model_cfg.whiten_patch_size:
         _fit_whitening(network, inputs, normalization)
     model = build_training_model(
         with_preprocessing(network, normalization, inputs.mean, inputs.std), model_cfg.aux_loss_weight
     )
+    if start is not None and train_cfg.fine_tune.head_epochs:
+        from models.pretrained import set_backbone_trainable
+
+        set_backbone_trainable(network, False)  # phase 1 (fine_tune.train_head); it unfreezes and recompiles
+    compile_model(model, network, model_cfg, train_cfg, jit_compile, inputs)
+    return network, model, start
+
+
+def compile_model(model, network, model_cfg, train_cfg, jit_compile: bool, inputs: RunInputs) -> None:
+    """Compile with a fresh optimizer, loss and metrics; a pretrained backbone steps at its own scale."""
+    from models import build_compile_args
+    from models.optimizers import build_optimizer
+
     compile_args = build_compile_args(model_cfg.task, train_cfg.loss, inputs.num_classes)  # head-matched
     _check_monitor(train_cfg.monitor, compile_args["metrics"])
-    model.compile(
-        optimizer=build_optimizer(train_cfg.optimizer, inputs.steps_per_epoch, train_cfg.epochs),
-        **compile_args,
-        jit_compile=jit_compile,
-    )
-    return network, model
+    optimizer = build_optimizer(train_cfg.optimizer, inputs.steps_per_epoch, train_cfg.epochs)
+    if model_cfg.pretrained and train_cfg.fine_tune.backbone_lr_scale != 1.0:
+        from models.pretrained import scale_backbone_learning_rate
+
+        scale_backbone_learning_rate(optimizer, network, train_cfg.fine_tune.backbone_lr_scale)
+    model.compile(optimizer=optimizer, **compile_args, jit_compile=jit_compile)
 
 
 def _fit_whitening(network, inputs: RunInputs, normalization: str, sample: int = 1024) -> None:

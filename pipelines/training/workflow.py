@@ -83,9 +83,16 @@ def _train(cfg: ExperimentConfig, overrides, backup, parent_run_id, extra_callba
 
     # 1. data -> tf.data inputs; 2. the model.
     inputs = prepare_inputs(cfg.data, cfg.augment, cfg.train, cfg.seed, placement, start_epoch)
-    network, model = build_compiled_model(cfg.model, cfg.train, cfg.data.normalization, cfg.runtime.jit_compile, inputs)
+    network, model, pretrained = build_compiled_model(
+        cfg.model, cfg.train, cfg.data.normalization, cfg.runtime.jit_compile, inputs
+    )
     _log_model_and_device(cfg, model, placement)
-    fit_args = (cfg.train, placement, run_dir, start_epoch, cfg.model.task, cfg.runtime.jit_compile, snapshot)
+    train_cfg = cfg.train
+    if pretrained is not None:  # phase 1 of fine-tuning: the new head alone; phase 2 is the fit below
+        from pipelines.training.fine_tune import head_phase
+
+        train_cfg = head_phase(model, network, cfg.model, cfg.train, cfg.runtime.jit_compile, inputs, start_epoch)
+    fit_args = (train_cfg, placement, run_dir, start_epoch, cfg.model.task, cfg.runtime.jit_compile, snapshot)
     setup = FitSetup(*fit_args)
     if not placement.is_chief:
         # Other workers train in lockstep with the chief but write nothing: no MLflow, no files.
@@ -99,6 +106,8 @@ def _train(cfg: ExperimentConfig, overrides, backup, parent_run_id, extra_callba
     with run_state.tracked_run(tracking, run_dir, start_epoch, parent_run_id) as run:
         name = run_logging.run_name(cfg, overrides)
         _log_run_start(tracking, cfg, name, run_dir, inputs, model, placement, start_epoch, run.info.run_id)
+        if pretrained is not None:  # where the weights came from: the UI links back to the source run
+            tracking.set_tags(pretrained.tags())
 
         # 3. fit, every epoch logged; then the trained state is kept until it is safely logged.
         metrics_callback = MlflowMetrics(tracking, lambda: current_learning_rate(model.optimizer))
