@@ -52,7 +52,7 @@ def imagenet_backbone(application: str, image_side: int, channels: int) -> keras
         raise ValueError(f"model.pretrained=imagenet needs colour images (3 channels), these have {channels}")
     side = max(image_side, MIN_SIDE[application])
     app = getattr(keras.applications, application)(include_top=False, weights=None, input_shape=(side, side, 3))
-    return keras.Model(app.inputs, app.outputs, name="backbone")
+    return keras.Model(app.input, app.output, name="backbone")
 
 
 @keras.saving.register_keras_serializable(package="imgclf")
