@@ -39,7 +39,10 @@ REGIMES = {  # name -> (budget minutes, training images per class or None, class
     "flowers": (10.0, None, None),
     "small": (3.0, 40, None),
     "binary": (3.0, None, ("rose", "tulip")),
+    "transfer": (3.0, 40, ("rose", "tulip")),  # and a model pretrained on the other three classes
 }
+# The transfer regime's source: all photos of the classes its target leaves out, trained first.
+PRETRAIN_CLASSES, PRETRAIN_MINUTES = ("daisy", "dandelion", "sunflower"), 6.0
 OUT = ROOT / "bench" / "results" / "accuracy.json"
 
 
@@ -167,7 +170,29 @@ def train_recipe_anchor(data_path: Path, seconds: float, seed: int) -> dict:
     }
 
 
-def train_family(family: str, data_path: Path, seconds: float, seed: int, regime: str) -> dict:
+def pretrain_folder(source: Path, dest: Path) -> Path:
+    """Class folders of symlinks to every photo of PRETRAIN_CLASSES (the app splits them itself)."""
+    for name in PRETRAIN_CLASSES:
+        (dest / name).mkdir(parents=True)
+        for photo in sorted((source / name).iterdir()):
+            (dest / name / photo.name).symlink_to(photo)
+    return dest
+
+
+def train_transfer(family: str, folder: Path, source: Path, seconds: float, seed: int) -> dict[str, dict]:
+    """Pretrain `family` on the other classes, then the target from scratch and fine-tuned: same split, same budget."""
+    with tempfile.TemporaryDirectory(prefix="bench-pretrain-") as tmp:
+        pretrained = train_family(
+            family, pretrain_folder(source, Path(tmp) / "pretrain"), PRETRAIN_MINUTES * 60, seed, "pretrain"
+        )
+    print(f"pretrained on {', '.join(PRETRAIN_CLASSES)}: {json.dumps(pretrained)}", flush=True)
+    scratch = train_family(family, folder, seconds, seed, "transfer")
+    tuned = train_family(family, folder, seconds, seed, "transfer", [f"model.pretrained={pretrained['run_id']}"])
+    tuned["pretrained_on"] = {"classes": PRETRAIN_CLASSES, "minutes": PRETRAIN_MINUTES, **pretrained}
+    return {f"{family}_scratch": scratch, f"{family}_fine_tuned": tuned}
+
+
+def train_family(family: str, data_path: Path, seconds: float, seed: int, regime: str, extra=()) -> dict:
     """The flowers regime trains the shipped config; the others what `make train-<family> DATA=<folder>` picks."""
     import mlflow
 
@@ -194,6 +219,7 @@ def train_family(family: str, data_path: Path, seconds: float, seed: int, regime
                 "evaluate.tta=flip",  # the report gives both figures: with and without
                 f"tracking.experiment=bench-{regime}",
                 "tracking.register_model=false",
+                *extra,
             ],
         )
         result = run_training(cfg)
@@ -205,7 +231,7 @@ def train_family(family: str, data_path: Path, seconds: float, seed: int, regime
     network = build_model(cfg.model, (*cfg.data.image_size, cfg.data.channels), num_classes)
     return {
         "config": str(Path(config).relative_to(ROOT)),
-        "overrides": chosen[1:],
+        "overrides": [*chosen[1:], *extra],
         "run_id": result.run_id,
         "test_accuracy": metrics.get("test_accuracy_no_tta"),
         "test_accuracy_tta_flip": result.test_accuracy,
@@ -283,6 +309,14 @@ def main() -> int:
             folder = make_regime_folder(args.data, Path(tmp) / f"flowers-{regime}", per_class, classes, args.seed)
             for name in args.only:
                 if name == "sklearn" and regime != "flowers":
+                    continue
+                if regime == "transfer":  # each family against itself, from scratch and fine-tuned
+                    if name in FAMILIES and name != "mlp":
+                        print(
+                            f"== transfer / {name}: pretrain {PRETRAIN_MINUTES:g} min, then {minutes:g} min each",
+                            flush=True,
+                        )
+                        results.update(train_transfer(name, folder, args.data, minutes * 60, args.seed))
                     continue
                 print(f"== {regime} / {name}: {minutes:g}-minute budget", flush=True)
                 started_load = os.getloadavg()[0]

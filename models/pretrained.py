@@ -126,7 +126,7 @@ def pretrained_network(  # noqa: PLR0913 - the new network's inputs, each needed
 
     `backbone_normalization`: the layers that turn 0..255 pixels into the backbone's inputs.
     """
-    height, width, channels = input_shape
+    channels = input_shape[-1]
     if channels != backbone_shape[-1]:
         raise ValueError(
             f"model.pretrained: the backbone takes {backbone_shape[-1]}-channel images, this dataset has {channels}"
@@ -138,7 +138,7 @@ def pretrained_network(  # noqa: PLR0913 - the new network's inputs, each needed
         )
     else:
         x = keras.layers.Rescaling(255.0, name="to_pixels")(inputs)
-    if (height, width) != tuple(backbone_shape[:2]):
+    if tuple(input_shape[:2]) != tuple(backbone_shape[:2]):  # any size in (progressive resizing): resized too
         x = keras.layers.Resizing(*backbone_shape[:2], name="to_backbone_size")(x)
     for layer in backbone_normalization:
         x = layer(x)

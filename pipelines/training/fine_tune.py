@@ -41,8 +41,11 @@ def keras_cache_dir() -> Path:
     return Path(home) / "models"
 
 
-def build_pretrained_network(model_cfg, input_shape, num_classes: int, normalization: str, mean, std):
-    """(network, PretrainedStart): the family's backbone with its pretrained weights and a new head."""
+def build_pretrained_network(model_cfg, input_shape, num_classes: int, normalization: str, mean, std, any_size=False):
+    """(network, PretrainedStart): the family's backbone with its pretrained weights and a new head.
+
+    `any_size`: the network takes images of any size (progressive resizing), resized to the backbone's.
+    """
     from models.pretrained import pretrained_network
 
     if model_cfg.pretrained == "imagenet":
@@ -51,7 +54,15 @@ def build_pretrained_network(model_cfg, input_shape, num_classes: int, normaliza
     else:
         backbone, backbone_norm, shape, start = _project_model(model_cfg.pretrained)
     network = pretrained_network(
-        backbone, backbone_norm, shape, model_cfg, tuple(input_shape), num_classes, normalization, mean, std
+        backbone,
+        backbone_norm,
+        shape,
+        model_cfg,
+        (None, None, input_shape[-1]) if any_size else tuple(input_shape),
+        num_classes,
+        normalization,
+        mean,
+        std,
     )
     log.info(
         "pretrained: backbone from %s (%s parameters), new head for %d classes",

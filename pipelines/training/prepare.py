@@ -136,14 +136,14 @@ def build_compiled_model(model_cfg, train_cfg, normalization: str, jit_compile: 
     if model_cfg.pretrained:
         from pipelines.training.fine_tune import build_pretrained_network
 
-        if inputs.progressive is not None or model_cfg.whiten_patch_size:
-            raise ValueError("model.pretrained works without train.progressive_resize and model.whiten_patch_size")
+        if model_cfg.whiten_patch_size:  # a from-scratch family's first layer: the backbone brings its own
+            log.info("model.pretrained: model.whiten_patch_size does not apply (the backbone has its first layer)")
         network, start = build_pretrained_network(
-            model_cfg, shape, inputs.num_classes, normalization, inputs.mean, inputs.std
+            model_cfg, shape, inputs.num_classes, normalization, inputs.mean, inputs.std, inputs.progressive is not None
         )
     else:
         network = build_model(model_cfg, shape, inputs.num_classes, any_size=inputs.progressive is not None)
-    if model_cfg.whiten_patch_size:
+    if model_cfg.whiten_patch_size and start is None:
         _fit_whitening(network, inputs, normalization)
     model = build_training_model(
         with_preprocessing(network, normalization, inputs.mean, inputs.std), model_cfg.aux_loss_weight
