@@ -15,8 +15,11 @@ import keras
 NOT_DECAYED = ["bias", "gamma", "beta"]
 
 
-def build_optimizer(cfg, steps_per_epoch: int, epochs: int) -> keras.optimizers.Optimizer:
+def build_optimizer(cfg, steps_per_epoch: int, epochs: int, follow_budget: bool = False) -> keras.optimizers.Optimizer:
+    """`follow_budget`: a run with a time budget; its schedule ends when the budget does (FollowsBudget)."""
     lr = build_schedule(cfg, steps_per_epoch, epochs)
+    if follow_budget and not isinstance(lr, float):
+        lr = FollowsBudget(lr, steps_per_epoch * epochs)
     kwargs = {k: getattr(cfg, k) for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(cfg, k)}
     if cfg.weight_decay is not None:
         kwargs["weight_decay"] = cfg.weight_decay
@@ -136,3 +139,32 @@ class ScaledBiasSGD(keras.optimizers.SGD):
 
     def get_config(self):
         return {**super().get_config(), "bias_lr_scale": self.bias_lr_scale}
+
+
+@keras.saving.register_keras_serializable(package="imgclf")
+class FollowsBudget(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` read at max(step, time progress x total_steps): it ends when the steps or the budget end.
+
+    A schedule planned in steps (one-cycle, cosine) assumes the run gets all its epochs; when a
+    time budget stops it earlier, the learning rate would still be high at the stop. Here the
+    budget callback (pipelines/training/time_budget.FollowTheBudget) sets `time_progress` (0..1,
+    the share of the budget used) after every batch, and the schedule runs at whichever is further
+    along: the step count or the clock. The progress is not saved: a resumed run follows its steps
+    until the callback's first batch.
+    """
+
+    def __init__(self, schedule, total_steps: int):
+        self.schedule = schedule
+        self.total_steps = int(total_steps)
+        self.time_progress = keras.Variable(0.0, dtype="float32", trainable=False, name="time_progress")
+
+    def __call__(self, step):
+        by_time = self.time_progress * float(self.total_steps)
+        return self.schedule(keras.ops.maximum(keras.ops.cast(step, "float32"), by_time))
+
+    def get_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "total_steps": self.total_steps}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["total_steps"])

@@ -17,7 +17,7 @@ from pipelines.config.train import TrainConfig
 from pipelines.evaluation.metrics import keras_mode
 from pipelines.training.resume.backup import RunBackup, Snapshot
 from pipelines.training.resume.disk import DiskSpaceCheck
-from pipelines.training.time_budget import TimeBudget, duration
+from pipelines.training.time_budget import FollowTheBudget, TimeBudget, duration
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ def build_callbacks(
     ]
     budget = TimeBudget(cfg.time_budget_minutes * 60) if cfg.time_budget_minutes else None
     if budget is not None:
-        callbacks.append(budget)
+        callbacks += [budget, FollowTheBudget(budget)]
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out_dir / "tensorboard")))
     callbacks += list(extra)

@@ -76,3 +76,25 @@ def duration(seconds: float) -> str:
         return f"{minutes}m{seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+class FollowTheBudget(keras.callbacks.Callback):
+    """After every batch, tell a FollowsBudget schedule how much of the budget is used (0..1).
+
+    The budget's end, for the schedule, is where TimeBudget will stop: the budget less one epoch
+    (the slowest so far), so the last epoch trains at the schedule's annealed end. Goes after the
+    TimeBudget in the callback list (it reads that one's clock).
+    """
+
+    def __init__(self, budget: TimeBudget):
+        super().__init__()
+        self.budget = budget
+
+    def on_train_batch_end(self, batch, logs=None):
+        schedule = getattr(self.model.optimizer, "_learning_rate", None)
+        progress = getattr(schedule, "time_progress", None)
+        if progress is None or self.budget.started is None:
+            return
+        epoch = self.budget.slowest_epoch or self.budget.first_epoch or 0.0
+        horizon = max(self.budget.seconds - epoch, 1e-3)
+        progress.assign(min(1.0, (time.perf_counter() - self.budget.started) / horizon))
