@@ -5,8 +5,9 @@ the folder and to the time budget (`train.time_budget_minutes`, default 10: a la
 break): the largest input size (64, 96 or 128 px, never above the photos' typical resolution)
 that still leaves at least MIN_EPOCHS epochs in the budget (an epoch costs its training images plus
 validation and the gradient-health probe), and as many epochs as fit, so the
-learning-rate schedule ends inside the budget instead of being cut by it. Throughputs are the
-ones measured on a 2-core CPU (README, "Time to accuracy"); a faster machine just finishes early.
+learning-rate schedule ends inside the budget instead of being cut by it. The rate is measured
+on this machine at the start (app/throughput.py: a few timed training steps of the family's
+network at each candidate size), so a faster or slower CPU gets the epochs it can run.
 """
 
 import math
@@ -14,15 +15,14 @@ from pathlib import Path
 
 from data.decode import IMAGE_SUFFIXES, open_image
 from pipelines.config import CONFIG_DIR, load_config
-from pipelines.training.distributed.strategy import cpu_has_bf16
 from pipelines.training.progressive_schedule import mean_cost
 
 DEFAULT_BUDGET_MINUTES = 10.0
-# Training images per second at 64 px on 2 CPU cores in float32, validation included (flowers runs),
-# and how much faster the shipped configs' bfloat16 (runtime.mixed_precision: auto) runs where the
-# CPU has it (AVX512-BF16 / AMX).
-IMAGES_PER_SECOND_AT_64 = {"vgg": 150.0, "inception": 95.0}
-BF16_SPEEDUP = 1.6
+CONV_FAMILIES = ("vgg", "inception")
+# A run's time beyond its training steps and validation, as a share of the steps: callbacks, the
+# backup, MLflow, the input pipeline (flowers VGG, bench/README.md: the step alone 434 images/s,
+# whole epochs 370, validation included).
+EPOCH_OVERHEAD = 1.15
 CONV_SIZES = (128, 96, 64)
 MIN_EPOCHS, MAX_EPOCHS = 20, 60  # 15 measured worse: binary regime 96 px x 16 epochs 0.782 vs 64 px x 29 0.831
 TRAIN_SHARE = 0.7  # of a flat folder; train/ is used as is
@@ -42,7 +42,7 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> l
     out = [f"train.time_budget_minutes={budget:g}"]
     if max(counts.values()) > 1.5 * min(counts.values()):
         out.append("train.class_weight=auto")
-    if family not in IMAGES_PER_SECOND_AT_64:
+    if family not in CONV_FAMILIES:
         return out  # the MLP keeps its 32 px and epoch count: an epoch costs it ~3 s on flowers
     n_train = sum(counts.values()) if (root / "train").is_dir() else int(sum(counts.values()) * TRAIN_SHARE)
     n_val = _count_images(root / "val") if (root / "val").is_dir() else int(n_train * VAL_SHARE)
@@ -51,8 +51,21 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> l
     overhead = n_val / 3 + PROBE_IMAGES
     typical = sorted(sizes)[len(sizes) // 2] if sizes else 64
     shipped = shipped_train(family)
-    size, epochs = _size_and_epochs(family, n_train, overhead, typical, budget * 60, shipped.progressive_resize)
-    return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}", *_small_set_batch(shipped, n_train)]
+    smaller_batch = _small_set_batch(shipped, n_train)
+    batch = SMALL_SET_BATCH if smaller_batch else shipped.batch_size
+
+    def rate_at(size: int) -> tuple[float, float]:
+        return measured_rate(CONFIG_DIR / f"flowers_{family}.yaml", size, 3, len(counts), batch)
+
+    size, epochs = _size_and_epochs(rate_at, n_train, overhead, typical, budget * 60, shipped.progressive_resize)
+    return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}", *smaller_batch]
+
+
+def measured_rate(config_path, size: int, channels: int, num_classes: int, batch: int) -> tuple[float, float]:
+    """(images/s, tracing seconds): app/throughput.py, imported here so that tests can stand in for it."""
+    from app.throughput import training_rate
+
+    return training_rate(config_path, size, channels, num_classes, batch)
 
 
 def _small_set_batch(cfg, n_train: int) -> list[str]:
@@ -75,21 +88,25 @@ def shipped_train(family: str):
     return load_config(CONFIG_DIR / f"flowers_{family}.yaml").train
 
 
-def _size_and_epochs(family: str, n_train: int, overhead: float, typical: int, seconds: float, progressive):
-    """(side, epochs): the largest side leaving MIN_EPOCHS in the budget, and the epochs that fit."""
+def _size_and_epochs(rate_at, n_train: int, overhead: float, typical: int, seconds: float, progressive):
+    """(side, epochs): the largest side leaving MIN_EPOCHS in the budget, and the epochs that fit.
+
+    `rate_at(side)`: (training images/s, seconds of graph tracing) at that side, measured.
+    """
     # Photos smaller than 64 px are not upscaled: their own size (a multiple of 8, at least 32).
     sizes = CONV_SIZES if typical >= CONV_SIZES[-1] else (max(32, typical // 8 * 8),)
-    rate_at_64 = IMAGES_PER_SECOND_AT_64[family] * (BF16_SPEEDUP if cpu_has_bf16() else 1.0)
     for size in sizes:
         if size > typical and size != sizes[-1]:  # photos under 32 px: upscaled to 32, the smallest side
             continue
-        rate = rate_at_64 * (64 / size) ** 2
-        epochs = math.floor(seconds * rate / max(1.0, n_train + overhead))
+        rate, tracing = rate_at(size)
+        rate /= EPOCH_OVERHEAD
+        left = max(1.0, seconds - 3 * tracing)  # the training, validation and prediction graphs, traced once each
+        epochs = math.floor(left * rate / max(1.0, n_train + overhead))
         if progressive.start_scale < 1:
             # Smaller early epochs cost less: a few rounds settle the count (each epoch count has its own mix of sides).
             for _ in range(3):
                 per_epoch = n_train * mean_cost(max(1, epochs), size, progressive) + overhead
-                epochs = math.floor(seconds * rate / max(1.0, per_epoch))
+                epochs = math.floor(left * rate / max(1.0, per_epoch))
         if epochs >= MIN_EPOCHS or size == sizes[-1]:
             return size, max(5, min(MAX_EPOCHS, epochs))
     raise AssertionError("unreachable: the smallest size always returns")

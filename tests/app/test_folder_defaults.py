@@ -9,11 +9,25 @@ from PIL import Image
 from app.dataset_choice import config_for
 from pipelines.config import load_config
 
+# Training images/s at 64 px of a 2-core CPU in float32 (the rate scales with the pixels): the figures
+# below are worked out from these. The real measurement (app/throughput.py) has its own test.
+RATE_AT_64 = {"vgg": 150.0, "inception": 95.0}
+
+
+def _rates(speedup: float = 1.0):
+    from app.folder_defaults import EPOCH_OVERHEAD
+
+    def measured(config_path, size, channels, num_classes, batch):
+        family = "vgg" if "vgg" in str(config_path) else "inception"
+        return RATE_AT_64[family] * (64 / size) ** 2 * EPOCH_OVERHEAD * speedup, 0.0
+
+    return measured
+
 
 @pytest.fixture(autouse=True)
-def float32_cpu(monkeypatch):
-    """The figures below are for a CPU without native bfloat16; one test turns it on."""
-    monkeypatch.setattr("app.folder_defaults.cpu_has_bf16", lambda: False)
+def two_core_rates(monkeypatch):
+    """This machine 'measures' the rates above; one test makes it faster."""
+    monkeypatch.setattr("app.folder_defaults.measured_rate", _rates())
 
 
 @pytest.fixture(autouse=True)
@@ -84,34 +98,54 @@ def test_an_empty_folder_adds_nothing_but_its_path(family, tmp_path):
     assert config_for(family, str(tmp_path / "empty"))[1] == [f"data.path={tmp_path / 'empty'}"]
 
 
-def test_a_cpu_with_native_bf16_gets_the_epochs_its_faster_steps_buy(tmp_path, monkeypatch):
-    from app.folder_defaults import BF16_SPEEDUP
-
-    monkeypatch.setattr("app.folder_defaults.cpu_has_bf16", lambda: True)
+def test_a_faster_machine_gets_the_epochs_its_faster_steps_buy(tmp_path, monkeypatch):
+    monkeypatch.setattr("app.folder_defaults.measured_rate", _rates(speedup=1.6))
     cfg = _cfg("vgg", _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140), budget=2)
-    # As in the 2-minute test above, with each rate x BF16_SPEEDUP: 128 px gives
-    # floor(120 x 37.5 x speedup / 353) epochs, enough (>= 20) to keep the full resolution.
-    epochs_at_128 = int(120 * 37.5 * BF16_SPEEDUP / 353)
+    # As in the 2-minute test above, at 1.6x the rate: 128 px gives
+    # floor(120 x 37.5 x 1.6 / 353) epochs, enough (>= 20) to keep the full resolution.
+    epochs_at_128 = int(120 * 37.5 * 1.6 / 353)
     assert epochs_at_128 >= 20
     assert cfg.data.image_size == (128, 128)
     assert cfg.train.epochs == epochs_at_128
 
 
+def test_graph_tracing_time_is_taken_out_of_the_budget(tmp_path, monkeypatch):
+    from app.folder_defaults import _size_and_epochs
+    from pipelines.config.train import ProgressiveResizeConfig
+
+    off = ProgressiveResizeConfig()
+    _, untraced = _size_and_epochs(lambda size: (100.0, 0.0), 1000, 0, 64, 300, off)
+    _, traced = _size_and_epochs(lambda size: (100.0, 20.0), 1000, 0, 64, 300, off)
+    assert untraced == math.floor(300 * 100 / 1.15 / 1000)
+    assert traced == math.floor((300 - 3 * 20) * 100 / 1.15 / 1000)
+
+
+@pytest.mark.slow
+def test_the_rate_is_measured_on_this_machine_with_the_family_network():
+    from app.throughput import training_rate
+    from pipelines.config import CONFIG_DIR
+
+    rate, tracing = training_rate(CONFIG_DIR / "flowers_vgg.yaml", 32, 3, 2, 8)
+    assert 1.0 < rate < 1e5  # images/s of real steps
+    assert tracing > 0.0
+
+
 def test_progressive_resizing_buys_the_epochs_its_cheaper_epochs_save():
-    from app.folder_defaults import IMAGES_PER_SECOND_AT_64, _size_and_epochs
+    from app.folder_defaults import _size_and_epochs
     from pipelines.config.train import ProgressiveResizeConfig
     from pipelines.training.progressive_schedule import mean_cost
 
     off, on = ProgressiveResizeConfig(), ProgressiveResizeConfig(start_scale=0.5, full_size_at=0.5)
+    rate = RATE_AT_64["vgg"]
     # 64 px photos, 1,000 training images + 100 of validation and probe, 5 minutes.
-    size, plain = _size_and_epochs("vgg", 1000, 100, 64, 300, off)
-    assert (size, plain) == (64, math.floor(300 * IMAGES_PER_SECOND_AT_64["vgg"] / 1100))
-    _, progressive = _size_and_epochs("vgg", 1000, 100, 64, 300, on)
+    size, plain = _size_and_epochs(lambda side: (rate * 1.15, 0.0), 1000, 100, 64, 300, off)
+    assert (size, plain) == (64, math.floor(300 * rate / 1100))
+    _, progressive = _size_and_epochs(lambda side: (rate * 1.15, 0.0), 1000, 100, 64, 300, on)
     cost = mean_cost(progressive, 64, on)
     assert 0.6 < cost < 0.9  # half the side for the first epochs, full size for the second half
     assert progressive > plain
     # ...and they still fit the budget at the measured rate.
-    assert progressive * (1000 * cost + 100) <= 300 * IMAGES_PER_SECOND_AT_64["vgg"]
+    assert progressive * (1000 * cost + 100) <= 300 * rate
 
 
 def test_mean_cost_follows_the_sides():
@@ -129,8 +163,8 @@ def test_the_shipped_vgg_config_resizes_progressively_and_gets_more_epochs(tmp_p
 
     photos = _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140)
     full_size = _cfg("vgg", photos, budget=2)
-    monkeypatch.undo()  # the shipped settings, float32 CPU again
-    monkeypatch.setattr("app.folder_defaults.cpu_has_bf16", lambda: False)
+    monkeypatch.undo()  # the shipped settings, the same rates again
+    monkeypatch.setattr("app.folder_defaults.measured_rate", _rates())
     assert app.folder_defaults.shipped_train("vgg").progressive_resize.start_scale < 1
     progressive = _cfg("vgg", photos, budget=2)
     assert progressive.train.progressive_resize.start_scale < 1
