@@ -1,7 +1,9 @@
 """One trial = one normal training run (same split, callbacks and report as `train`), nested under the study.
 
 The objective is the run's best validation accuracy, the figure champions are picked by. A pruned
-trial stops training early but still ends as a FINISHED MLflow run, tagged `trial_state=PRUNED`.
+trial stops at once, at the end of the epoch the pruner judged: no test report, no exported model
+(a pruned trial is never registered, so both would be time spent for nothing). Its MLflow run ends
+FINISHED with its epochs' metrics, tagged `trial_state=PRUNED` and `stop_reason`.
 """
 
 import logging
@@ -16,6 +18,7 @@ import optuna
 from pipelines.config import validate
 from pipelines.search.space import SearchSpace, suggest, with_values
 from pipelines.tracking.registry import best_point
+from pipelines.training.resume.run_state import EndedEarly
 from pipelines.training.workflow import run_training
 
 log = logging.getLogger(__name__)
@@ -47,8 +50,8 @@ class PruningCallback(keras.callbacks.Callback):
         self.trial.report(float(value), epoch)
         if self.trial.should_prune():
             self.pruned_at = epoch + 1
-            self.model.stop_training = True
-            log.info("trial %d pruned after epoch %d (%s %.4f)", self.trial.number, epoch + 1, self.monitor, value)
+            # Out of fit, the report and the export at once (run_state.tracked_run ends the run FINISHED).
+            raise EndedEarly(f"pruned after epoch {epoch + 1}: {self.monitor} {value:.4f} judged by the pruner")
 
 
 @dataclass
@@ -68,6 +71,9 @@ def make_objective(setup: TrialSetup):
         pruning = PruningCallback(trial, trial_tags(setup.study_name, trial))
         try:
             result = run_training(cfg, parent_run_id=setup.parent_run_id, extra_callbacks=[pruning])
+        except EndedEarly as pruned:
+            _tag(mlflow, pruning.run_id, setup, trial, "PRUNED")
+            raise optuna.TrialPruned(str(pruned)) from None
         except BaseException as err:  # Ctrl-C included: the run must not look RUNNING
             _tag(mlflow, pruning.run_id, setup, trial, "INTERRUPTED" if isinstance(err, KeyboardInterrupt) else "FAIL")
             raise
@@ -77,12 +83,9 @@ def make_objective(setup: TrialSetup):
         trial.set_user_attr("mlflow_run_id", result.run_id)
         trial.set_user_attr("model_uri", result.model_uri)  # registered at the end if this trial is best
         trial.set_user_attr("test_accuracy", result.test_accuracy)
-        state = "PRUNED" if pruning.pruned_at else "COMPLETE"
-        _tag(mlflow, result.run_id, setup, trial, state)
+        _tag(mlflow, result.run_id, setup, trial, "COMPLETE")
         if value is None:
             raise RuntimeError(f"run {result.run_id} logged no {OBJECTIVE_METRIC}")
-        if pruning.pruned_at:
-            raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
         return value
 
     return objective

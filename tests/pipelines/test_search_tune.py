@@ -52,6 +52,15 @@ def test_trials_nest_under_one_parent_bad_one_pruned_best_registered_once(tmp_pa
     epochs = [len(client(mlflow_store).get_metric_history(r.info.run_id, "val_accuracy")) for r in trials]
     assert epochs[0] == 4
     assert epochs[1] < 4
+    # The pruned trial stopped at once: its epochs' metrics and the reason kept, no test report, no model.
+    assert trials[1].data.tags["stop_reason"].startswith(f"pruned after epoch {epochs[1]}: val_accuracy")
+    assert "test_accuracy" in trials[0].data.metrics
+    assert "test_accuracy" not in trials[1].data.metrics
+    logged = [{a.path for a in client(mlflow_store).list_artifacts(r.info.run_id)} for r in trials]
+    assert "reports" in logged[0]
+    assert "reports" not in logged[1]
+    assert trials[0].outputs.model_outputs  # the served model, logged (MLflow 3: a LoggedModel of the run)
+    assert not trials[1].outputs.model_outputs
 
     parent = parents[0]
     assert parent.data.metrics["best_val_accuracy"] == trials[0].data.metrics["best_val_accuracy"]

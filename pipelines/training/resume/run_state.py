@@ -10,6 +10,7 @@ the same command again reopens the same MLflow run and uploads what it missed.
 import json
 import logging
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +23,14 @@ log = logging.getLogger(__name__)
 
 BACKUP_DIR = "backup"
 RUN_FILE = "mlflow_run.json"
+
+
+class EndedEarly(Exception):  # not an error: the run is over, by decision
+    """Raised by a callback that decides the run is over now (a pruned trial): no test report, no model.
+
+    The run ends FINISHED with the metrics of its epochs so far and `stop_reason` = the message;
+    its backup is deleted (there is nothing to resume).
+    """
 
 
 def previous_run_id(mlflow, run_dir: Path) -> str | None:
@@ -62,6 +71,14 @@ def tracked_run(tracking, run_dir: Path, start_epoch: int, parent_run_id: str | 
         log.info("resuming MLflow run %s from epoch %d", run_id, start_epoch, extra={"stage": True})
     try:
         yield run
+    except EndedEarly as ended:
+        tracking.set_tags({"stop_reason": first_line(ended)[:4000]})
+        tracking.end_run()
+        if not tracking.online:
+            _forget_active_run(mlflow)
+        shutil.rmtree(run_dir / BACKUP_DIR, ignore_errors=True)
+        log.info("run %s ended early: %s", run.info.run_id, first_line(ended), extra={"stage": True})
+        raise
     except BaseException as raised:
         # A write that failed on a full disk: say so in one line, naming the path.
         err = as_disk_full(raised, run_dir, 0) or raised
