@@ -29,6 +29,8 @@ help: ## list the targets and the variables they take
 		SERVE_PORT "serve, serve-mlflow: port on 127.0.0.1" "$(SERVE_PORT)" \
 		WEB_PORT "web: port on 127.0.0.1" "$(WEB_PORT)" \
 		MLFLOW_SERVER_PORT "mlflow-server: port on 127.0.0.1" "$(MLFLOW_SERVER_PORT)" \
+		MLFLOW_BACKEND_STORE "mlflow-server: its store, e.g. postgresql://... (default SQLite in mlflow-server/)" "$(MLFLOW_BACKEND_STORE)" \
+		POSTGRES_PORT "postgres: port on 127.0.0.1 (on first start)" "$(POSTGRES_PORT)" \
 		PREVIEW "preview: output PNG" "$(PREVIEW)" \
 		SPACE "tune: search-space YAML" "$(SPACE)" \
 		TRIALS "tune: finished + pruned trials the study should reach" "$(TRIALS)" \
@@ -56,7 +58,7 @@ train: $(STAMP) ## train the default experiment (MLP on the embedded digits) and
 # --dist loadscope keeps each module on one worker (its servers and trained runs start once); the
 # modules with slow tests go first (tests/conftest.py). The screenshots are `make docs`, not tests.
 TEST_WORKERS ?= 2
-test: $(STAMP) chromium ## run the whole test suite, offline, on TEST_WORKERS (2) processes (installs Debian chromium for the browser test)
+test: $(STAMP) chromium postgres-server ## run the whole test suite, offline, on TEST_WORKERS (2) processes (installs Debian chromium and postgresql for their tests)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 test-fast: $(STAMP) ## the suite without the tests marked slow (end-to-end runs, servers, browser)
@@ -111,7 +113,7 @@ gradient-demo: $(STAMP) ## vanishing (deep sigmoid) vs healthy (ReLU + He) gradi
 	$(PY) -m app gradient-demo $(ARGS)
 
 # --- tracking server, compare/promote, serving, web page, batch predict ---
-.PHONY: chromium mlflow-server compare promote serve serve-mlflow web predict
+.PHONY: chromium mlflow-server postgres postgres-server compare promote serve serve-mlflow web predict
 MODEL_NAME ?= digits-classifier
 SERVE_PORT ?= 5001
 WEB_PORT ?= 8000
@@ -122,10 +124,21 @@ chromium: ## install Debian's chromium (for the browser test) only when /usr/bin
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 \
 		|| echo >&2 "warning: could not install chromium (needs root and the Debian mirror); the browser test will be skipped"
 
-mlflow-server: $(STAMP) ## a real MLflow tracking server on 127.0.0.1:5050 (SQLite, proxied artifacts in mlflow-server/)
+# The backend store is SQLite unless MLFLOW_BACKEND_STORE names another (postgresql://..., `make postgres`).
+# Artifacts are proxied either way: clients upload through the server, which stores them in mlflow-server/artifacts.
+MLFLOW_BACKEND_STORE ?=
+mlflow-server: $(STAMP) ## a real MLflow tracking server on 127.0.0.1:5050 (MLFLOW_BACKEND_STORE, proxied artifacts in mlflow-server/)
 	@mkdir -p mlflow-server
-	$(VENV)/bin/mlflow server --backend-store-uri sqlite:///$(CURDIR)/mlflow-server/mlflow.db \
+	@$(VENV)/bin/mlflow server --backend-store-uri "$(or $(MLFLOW_BACKEND_STORE),sqlite:///$(CURDIR)/mlflow-server/mlflow.db)" \
 		--artifacts-destination $(CURDIR)/mlflow-server/artifacts --host 127.0.0.1 --port $(MLFLOW_SERVER_PORT)
+
+POSTGRES_PORT ?= 5433
+postgres-server: ## install Debian's postgresql (for make postgres and the team tests) only when its initdb is missing
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >&2 \
+		|| echo >&2 "warning: could not install postgresql (needs root and the Debian mirror)"
+
+postgres: $(STAMP) postgres-server ## a local PostgreSQL on 127.0.0.1:POSTGRES_PORT for MLflow and Optuna (data and password in .postgres/)
+	@$(PY) -m app.postgres start --dir .postgres --port $(POSTGRES_PORT)
 
 compare: $(STAMP) ## the experiment's runs, best val accuracy first within each test split (ARGS=--log: log the plot)
 	@$(PY) -m app compare $(ARGS)
