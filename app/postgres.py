@@ -102,17 +102,13 @@ def _create_cluster(folder: Path, data: Path, bin_dir: Path, port: int) -> None:
 
 
 def _create_databases(folder: Path) -> None:
-    import psycopg2
+    import psycopg
 
-    conn = psycopg2.connect(uri(folder, "postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT datname FROM pg_database")
-        present = {row[0] for row in cursor.fetchall()}
+    with psycopg.connect(uri(folder, "postgres"), autocommit=True) as conn:
+        present = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
         for name in DATABASES:
             if name not in present:
-                cursor.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
+                conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def stop(folder: Path) -> None:

@@ -6,6 +6,7 @@ same parameters again, so a restarted `tune` continues the study instead of star
 """
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,13 @@ def build_storage(url: str, heartbeat_seconds: int):
 
     # Several workers on one SQLite file wait for each other's writes instead of failing at once.
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    # The first worker on a new database creates Optuna's tables; two at once collide (a duplicate
+    # alembic_version on PostgreSQL), so the creation is one worker at a time.
+    with one_worker_at_a_time(url, "schema"):
+        return _rdb_storage(optuna, url, engine, heartbeat_seconds)
+
+
+def _rdb_storage(optuna, url: str, engine: dict, heartbeat_seconds: int):
     return optuna.storages.RDBStorage(
         url,
         engine_kwargs=engine,
@@ -132,3 +140,36 @@ def counted_trials(study) -> int:
     from optuna.trial import TrialState
 
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+@contextmanager
+def one_worker_at_a_time(storage_url: str, study_name: str):
+    """Held by one process at a time among all the study's workers, on any machine (register the best once).
+
+    PostgreSQL: a session-level advisory lock in the study's own database (released when the
+    connection closes, also when the process dies). SQLite, one machine: an flock beside the file.
+    """
+    import zlib
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    url = make_url(storage_url)
+    key = zlib.crc32(f"imgclf-study:{study_name}".encode()) & 0x7FFFFFFF
+    if url.get_backend_name() == "postgresql":
+        engine = create_engine(url, poolclass=NullPool)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        engine.dispose()
+        return
+    import fcntl
+
+    path = Path(url.database or DEFAULT_STORAGE_FILE).with_suffix(f".{key}.lock")
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # released when the file closes

@@ -16,7 +16,14 @@ from sqlalchemy.engine import make_url
 
 from pipelines.config import ExperimentConfig, validate
 from pipelines.search.space import SearchSpace, grid, load_space, with_values
-from pipelines.search.study import StudyOptions, check_options, counted_trials, default_storage, open_study
+from pipelines.search.study import (
+    StudyOptions,
+    check_options,
+    counted_trials,
+    default_storage,
+    one_worker_at_a_time,
+    open_study,
+)
 from pipelines.search.summary import parent_run, register_best, summarize
 from pipelines.tracking.store import experiment_name, setup_mlflow
 
@@ -88,7 +95,10 @@ def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
         raise
     summary = summarize(mlflow, study, parent, space, user_base, out_dir)
     best = summary["best"]
-    registered = register_best(mlflow, best, user_cfg, parent) if best else None
+    registered = None
+    if best:  # every worker gets here; the lock lets the first register and the others see it done
+        with one_worker_at_a_time(options.study.storage or default_storage(), name):
+            registered = register_best(mlflow, best, user_cfg, parent)
     mlflow.MlflowClient().set_terminated(parent, "FINISHED")
     return TuneResult(
         name, parent, summary["states"], best.value if best else None, summary.get("params", {}),
