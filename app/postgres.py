@@ -61,16 +61,32 @@ def start(folder: Path, port: int) -> dict[str, str]:
     data, bin_dir = folder / "data", binaries()
     if not (data / "PG_VERSION").is_file():
         _create_cluster(folder, data, bin_dir, port)
-    if subprocess.run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "status"]), capture_output=True).returncode:
+    if subprocess.run(
+        _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "status"]), capture_output=True
+    ).returncode:
         port = int((folder / "port").read_text())
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder / 'socket'}"
         started = subprocess.run(
-            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-o", options, "-w", "start"]),
+            _as_server_user(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(folder / "server.log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "start",
+                ]
+            ),
             capture_output=True,
             text=True,
         )
         if started.returncode:
-            log = (folder / "server.log").read_text(errors="replace").strip().splitlines()[-1:] or [started.stderr.strip()]
+            log = (folder / "server.log").read_text(errors="replace").strip().splitlines()[-1:] or [
+                started.stderr.strip()
+            ]
             raise RuntimeError(f"PostgreSQL did not start on 127.0.0.1:{port}: {log[0]}")
         _create_databases(folder)
     return {name: uri(folder, name) for name in DATABASES}
@@ -138,7 +154,11 @@ def main(argv=None) -> int:
             # The URIs carry the password: printed by `uri` on demand, not left in the terminal's scrollback.
             print(f"  databases: {', '.join(uris)}; their URIs: .venv/bin/python -m app.postgres uri mlflow|optuna")
     except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
-        detail = err.stderr.decode(errors="replace").strip().splitlines()[-1:] if isinstance(err, subprocess.CalledProcessError) and err.stderr else []
+        detail = (
+            err.stderr.decode(errors="replace").strip().splitlines()[-1:]
+            if isinstance(err, subprocess.CalledProcessError) and err.stderr
+            else []
+        )
         print(f"error: {detail[0] if detail else err}", file=sys.stderr)
         return 1
     return 0
