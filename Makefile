@@ -146,14 +146,14 @@ compare: $(STAMP) ## the experiment's runs, best val accuracy first within each 
 promote: $(STAMP) ## register the best run's model as MODEL_NAME and move @champion to it (ARGS=--run-id ID)
 	$(PY) -m app promote --name $(MODEL_NAME) $(ARGS)
 
-serve: $(STAMP) ## serve MODEL_NAME@champion on 127.0.0.1:5001 (SERVE_PORT=): MLflow scoring server on a private socket behind limits (ARGS=--max-in-flight ...)
+serve: $(STAMP) ## serve MODEL_NAME@champion on 127.0.0.1:5001 (SERVE_PORT=): MLflow's API at /invocations and the web page at /, one process, adaptive batching (ARGS=--max-batch ...)
 	$(PY) -m app serve --model models:/$(MODEL_NAME)@champion --host 127.0.0.1 --port $(SERVE_PORT) $(ARGS)
 
 serve-mlflow: $(STAMP) ## the bare mlflow models serve on 127.0.0.1:5001 (no request-size limit; errors may quote the request)
 	MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT=30 $(VENV)/bin/mlflow models serve -m models:/$(MODEL_NAME)@champion \
 		--env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
 
-web: $(STAMP) ## web page on 127.0.0.1:WEB_PORT (8000): drop or choose images, see MODEL_NAME@champion's top-k classes
+web: $(STAMP) ## the same server on 127.0.0.1:WEB_PORT (8000), saying where to open its page: drop or choose images, see the top-k classes
 	$(PY) -m app web --model models:/$(MODEL_NAME)@champion --host 127.0.0.1 --port $(WEB_PORT) $(ARGS)
 
 # Without PATHS: one line saying how to give them ($(error) stops make without its own "*** Error" line).

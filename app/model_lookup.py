@@ -5,6 +5,8 @@ MLflow answers a missing registered model with a multi-line exception, and in th
 first, so a newcomer who typed a name before training reads what the store holds and what to do.
 """
 
+import shutil
+
 from mlflow.exceptions import MlflowException
 
 SHOWN = 5  # registered names listed in the message
@@ -71,3 +73,25 @@ def _versions(client, name: str, model) -> str:
     aliases = ", ".join(f"{a}={v}" for a, v in sorted((model.aliases or {}).items())) or "none"
     shown = ", ".join(map(str, versions[-SHOWN:])) or "none"
     return f"versions {shown}; aliases {aliases}"
+
+
+def load_model(mlflow, uri: str):
+    """(the pyfunc at `uri`, its registered version or None), loaded from a private copy that is
+    removed as soon as the model is in memory (a kill -9 later leaves nothing on disk); one-line errors."""
+    from app.processes import owned_temp_dir
+    from data.errors import first_line
+    from pipelines.tracking.store import keep_project_packages_first
+
+    version = require_registered(mlflow, uri)  # a missing name, alias or version: one line saying what exists
+    pinned = uri
+    if uri.startswith("models:/") and version and version.isdigit():  # the version just looked up, not a newer one
+        pinned = f"models:/{uri.removeprefix('models:/').partition('@')[0].partition('/')[0]}/{version}"
+    folder = owned_temp_dir("served-model-")
+    try:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=folder)
+        keep_project_packages_first()
+        return mlflow.pyfunc.load_model(local), version
+    except (MlflowException, OSError) as err:
+        raise ValueError(f"model '{uri}' could not be loaded: {first_line(err, 200)}") from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -18,7 +18,7 @@ import warnings
 STAGE = {"stage": True}  # log.info(..., extra=STAGE): shown without --verbose
 # Commands that import TensorFlow (training, or a model loaded in-process or checked before registering):
 # imported quietly up front.
-TENSORFLOW_COMMANDS = ("train", "evaluate", "preview-augment", "gradient-demo", "predict", "web", "promote")
+TENSORFLOW_COMMANDS = ("train", "evaluate", "preview-augment", "gradient-demo", "predict", "serve", "web", "promote")
 # Third-party warnings that say nothing to our users (we pass tf.data, our pyfunc takes any input).
 NOISE_WARNINGS = (
     r"`shuffle=True` was passed",

@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.model_server import free_port, serve_env, stop, wait_until_up
+from app.processes import free_port, serve_env, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -77,7 +77,7 @@ def env_for(tracking_uri: str, **extra: str) -> dict[str, str]:
 def running(command: list[str], health_url: str, log_path: Path, env: dict, timeout: float = 180.0, ours=True):
     """Start `command`, wait until `health_url` answers 200, stop the process group afterwards.
 
-    For our servers (`ours`), only an answer carrying this start's token counts (app.http_limits),
+    For our servers (`ours`), only an answer carrying this start's token counts (app.limits),
     never another process's.
     """
     token = secrets.token_hex(8) if ours else ""
@@ -121,29 +121,19 @@ def mlflow_server_process(workdir: Path, port: int | None = None):
 
 
 @contextmanager
-def hardened_endpoint(model_uri: str, tracking_uri: str, workdir: Path, *extra_args: str, with_process=False):
-    """`python -m app serve`: yields (front URL, Unix socket of the model server behind it).
-
-    With `with_process`, yields (front URL, socket path, the serve process).
-    """
+def hardened_endpoint(model_uri: str, tracking_uri: str, workdir: Path, *extra_args: str):
+    """`python -m app serve` on a free port: yields (its URL, the serve process)."""
     port = free_port()
-    private = tempfile.mkdtemp(prefix="private-", dir=workdir)  # mode 0700, as serve's own default
-    socket_path = os.path.join(private, "model.sock")
-    command = [PYTHON, "-m", "app", "serve", "--model", model_uri, "--port", str(port)]
-    command += ["--backend-socket", socket_path, *extra_args]
+    command = [PYTHON, "-m", "app", "serve", "--model", model_uri, "--port", str(port), *extra_args]
     with running(command, f"http://127.0.0.1:{port}/ping", workdir / "serve.log", env_for(tracking_uri)) as process:
-        yield (
-            (f"http://127.0.0.1:{port}", socket_path, process)
-            if with_process
-            else (f"http://127.0.0.1:{port}", socket_path)
-        )
+        yield f"http://127.0.0.1:{port}", process
 
 
 @contextmanager
 def web_page(model_uri: str, tracking_uri: str, workdir: Path, *extra_args: str, max_upload_mb: float = 1.0):
     port = free_port()
     command = [PYTHON, "-m", "app", "web", "--model", model_uri, "--port", str(port)]
-    command += ["--max-upload-mb", str(max_upload_mb), *extra_args]
+    command += ["--max-request-mb", str(max_upload_mb), *extra_args]
     with running(command, f"http://127.0.0.1:{port}/api/info", workdir / "web.log", env_for(tracking_uri)):
         yield f"http://127.0.0.1:{port}"
 

@@ -28,11 +28,11 @@ def check(args) -> None:
 
 def run(args) -> int:
     from app.batch_predict import CSV_COLUMNS, predict_files
-    from app.commands.web import load_model
+    from app.model_lookup import load_model
     from data.tables import csv_text
     from pipelines.tracking import store as tracking
 
-    model = load_model(tracking.connect(), args.model)
+    model, _ = load_model(tracking.connect(), args.model)
     rows = predict_files(model, args.paths, args.batch_size, args.top_k, max_bytes=_max_bytes(model))
     text = csv_text(CSV_COLUMNS, rows)
     if args.output:

@@ -1,110 +1,90 @@
-"""`python -m app serve --model models:/NAME@champion`: the hardened HTTP endpoint.
+"""`python -m app serve --model models:/NAME@champion`: the model, its web page and MLflow's API on one port.
 
-Binds --host/--port first (a busy port is one line, before the model is loaded), reads the
-model from the registry (a missing model or a locked store is one line), then runs MLflow's
-scoring server on a local copy of it, on a private Unix socket (app.model_server), and
-app.gateway in front of it: request-size limit, content-type and JSON checks, payload-free errors, and the limits
-of app.http_limits (requests in flight, body read time, connections per client).
+Binds --host/--port first (a busy port is one line, before the model loads), loads the model
+from a private copy removed once it is in memory (app.model_lookup): from then on nothing of the
+server is on disk, so however it is stopped (kill -9 included) it leaves nothing behind. Then
+app.server serves it in this process.
 """
 
-import os
-import shutil
 import signal
-import subprocess
 import sys
 
+from app.limits import Limits
 
-def add_parser(commands) -> None:
-    parser = commands.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve + limits)")
+DEFAULTS = Limits()
+
+
+def add_parser(commands, name: str = "serve", port: int = 5001, help: str | None = None) -> None:
+    parser = commands.add_parser(name, help=help or "serve a registered model over HTTP: MLflow's API and the web page")
     parser.add_argument("--model", default="models:/digits-classifier@champion", help="model URI")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=5001)
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--max-batch", type=int, default=32, help="images scored in one model call, at most")
     parser.add_argument(
-        "--backend-socket", help="Unix socket of the model server (default: model.sock in a new private folder)"
+        "--max-wait-ms", type=float, default=5.0, help="how long a batch waits for requests still decoding"
     )
-    parser.add_argument("--workers", type=int, default=1, help="model server worker processes")
-    parser.add_argument("--max-request-mb", type=float, default=16.0, help="largest request body accepted")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds one request may take at the model")
-    parser.add_argument("--body-timeout", type=float, default=20.0, help="seconds for a request body to arrive")
-    parser.add_argument("--max-in-flight", type=int, default=16, help="requests at once; 503 + Retry-After past it")
-    parser.add_argument("--max-model-requests", type=int, default=2, help="requests at the model at once (others wait)")
-    parser.add_argument("--max-connections-per-client", type=int, default=8)
-    parser.set_defaults(handler=run)
+    parser.add_argument(
+        "--max-request-mb", type=float, default=DEFAULTS.max_body_bytes / 2**20, help="largest request body"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULTS.request_timeout, help="seconds a request may wait for the model"
+    )
+    parser.add_argument(
+        "--body-timeout", type=float, default=DEFAULTS.body_timeout, help="seconds for a request body to arrive"
+    )
+    parser.add_argument(
+        "--max-in-flight", type=int, default=DEFAULTS.max_in_flight, help="requests at once; 503 + Retry-After past it"
+    )
+    parser.add_argument(
+        "--max-connections", type=int, default=DEFAULTS.max_connections, help="open connections; 503 past it"
+    )
+    parser.set_defaults(handler=run, page_only=name == "web")
 
 
 def run(args) -> int:
-    from app import output
-    from app.gateway import build_gateway
-    from app.http_limits import Limits, bind, serve
-    from app.model_server import (
-        ServerOutput,
-        owned_temp_dir,
-        private_socket_path,
-        start_private_model_server,
-        stop,
-        wait_until_socket_up,
-    )
+    from app.batching import Batcher
+    from app.server import allowed_hosts, bind, build_app
+    from app.server import run as serve
 
-    for name in ("workers", "max_in_flight", "max_model_requests", "max_connections_per_client"):
+    for name in ("max_batch", "max_in_flight", "max_connections"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at least 1")
-    # A closed terminal while the model loads stops as SIGTERM does, so the `finally` below removes
-    # the temp folders (once serving, app.http_limits.serve handles both).
+    # A closed terminal while the model loads stops as SIGTERM does: the `finally` removes the copy.
     signal.signal(signal.SIGHUP, signal.getsignal(signal.SIGTERM))
-    # Ours before anything slow: a busy port fails now, and no other process can answer for us.
-    sock = bind(args.host, args.port, "SERVE_PORT")
-    model_dir = owned_temp_dir("served-model-")
-    socket_path = process = None
+    sock = bind(args.host, args.port, "WEB_PORT" if args.page_only else "SERVE_PORT")
     try:
-        # As `mlflow models serve` does: the registry is read here, once, and the model server loads
-        # a local copy. A missing model or a locked store is one line from us, not a child's traceback.
-        local_model, version = fetch_model(args.model, model_dir)
-        socket_path = args.backend_socket or private_socket_path()
-        shown = f"{args.model} (version {version})" if version else args.model
-        print(f"starting the model server for {shown} on {socket_path} ...", file=sys.stderr)
-        quiet = not output.VERBOSE
-        process = start_private_model_server(
-            local_model, socket_path, args.workers, log_file=subprocess.PIPE if quiet else sys.stderr, verbose=not quiet
-        )
-        server_output = ServerOutput(process.stdout, sys.stderr) if quiet else None
-        try:
-            wait_until_socket_up(socket_path, process)
-        except RuntimeError as err:
-            raise RuntimeError(f"{err}: {server_output.reason()}" if server_output else str(err)) from None
-        if server_output:
-            server_output.started = True
+        model, details = load(args.model)
         limits = Limits(
             max_body_bytes=int(args.max_request_mb * 1024 * 1024),
             body_timeout=args.body_timeout,
             max_in_flight=args.max_in_flight,
-            max_connections_per_client=args.max_connections_per_client,
+            max_connections=args.max_connections,
+            request_timeout=args.timeout,
         )
-        app = build_gateway(socket_path, limits, args.timeout, args.max_model_requests)
-        print(f"serving {shown} on http://{args.host}:{args.port}/invocations", file=sys.stderr)
-        serve(app, sock)
+        batcher = Batcher(model.unwrap_python_model().probabilities, args.max_batch, args.max_wait_ms)
+        port = sock.getsockname()[1]
+        app = build_app(model, details, limits, batcher, allowed_hosts(args.host, port))
+        address = f"http://{args.host}:{port}"
+        if args.page_only:
+            print(f"web page for {args.model}: open {address}/ in your browser", file=sys.stderr)
+        else:
+            shown = f"{args.model} (version {details['version']})" if details["version"] else args.model
+            print(f"serving {shown} on {address}/invocations (web page: {address}/)", file=sys.stderr)
+        serve(app, sock, limits)
     finally:
-        if process is not None:
-            stop(process)
         sock.close()
-        shutil.rmtree(model_dir, ignore_errors=True)
-        if socket_path and not args.backend_socket:  # the private folder is ours: leave nothing behind in /tmp
-            shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
     return 0
 
 
-def fetch_model(uri: str, folder: str) -> tuple[str, str | None]:
-    """(local copy of the model at `uri` in `folder`, its registered version or None); one-line errors."""
-    from mlflow.exceptions import MlflowException
-
-    from app.model_lookup import require_registered
-    from data.errors import first_line
+def load(uri: str):
+    """(the pyfunc at `uri`, what the page shows about it)."""
+    from app.model_lookup import load_model
     from pipelines.tracking import store as tracking
 
-    mlflow = tracking.connect()
-    version = require_registered(mlflow, uri)
-    if uri.startswith("models:/") and version and version.isdigit():
-        uri = f"models:/{uri.removeprefix('models:/').partition('@')[0].partition('/')[0]}/{version}"  # pinned
-    try:
-        return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder), version
-    except (MlflowException, OSError) as err:
-        raise ValueError(f"model '{uri}' could not be fetched: {first_line(err, 200)}") from None
+    model, version = load_model(tracking.connect(), uri)
+    meta = getattr(model.unwrap_python_model(), "meta", {})
+    name = uri.removeprefix("models:/").partition("@")[0].partition("/")[0] if uri.startswith("models:/") else None
+    details = {"model": uri, "name": name, "version": version, "classes": list(meta.get("class_names", []))}
+    if "image_size" in meta:
+        details |= {"image_size": list(meta["image_size"]), "channels": meta.get("channels")}
+    return model, details

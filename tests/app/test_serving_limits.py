@@ -1,15 +1,14 @@
-"""Both servers under abuse: slow bodies, many connections, malformed HTTP, deep JSON, a bypass
-of the front, a busy port, and memory under a load of the largest images the limits allow.
+"""The server under abuse: slow bodies, many connections, malformed HTTP, deep JSON, a busy port,
+and memory under a load of the largest images the limits allow.
 
-Real processes: `python -m app serve` (front + MLflow's scoring server on a Unix socket) and
-`python -m app web`, started with small limits so each one is quick to reach.
+Real processes: `python -m app serve` and `python -m app web` (the same server, its page routes
+checked too), started with small limits so each one is quick to reach.
 """
 
 import base64
 import contextlib
 import io
 import json
-import os
 import re
 import socket
 import subprocess
@@ -30,15 +29,16 @@ from tests.helpers import ROOT, env_for, free_port, hardened_endpoint, web_page
 
 SECRET = "SECRETPAYLOAD"
 BODY_TIMEOUT = 2.0
-LIMIT_ARGS = ("--body-timeout", str(BODY_TIMEOUT), "--max-in-flight", "4", "--max-connections-per-client", "6")
+MAX_CONNECTIONS = 7
+LIMIT_ARGS = ("--body-timeout", str(BODY_TIMEOUT), "--max-in-flight", "4", "--max-connections", str(MAX_CONNECTIONS))
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def front(trained_model, tmp_path_factory):
-    """(URL, model server socket, serve process) with small limits."""
+    """(URL, serve process) with small limits."""
     workdir = tmp_path_factory.mktemp("limits")
-    with hardened_endpoint(MODEL_URI, trained_model[0], workdir, *LIMIT_ARGS, with_process=True) as started:
+    with hardened_endpoint(MODEL_URI, trained_model[0], workdir, *LIMIT_ARGS) as started:
         yield started
 
 
@@ -109,47 +109,57 @@ def test_a_slow_body_is_cut_off_after_the_body_timeout(server):
     assert time.monotonic() - started < BODY_TIMEOUT + 5
 
 
-def test_connections_past_the_per_client_cap_get_503(server):
+def test_connections_past_the_limit_get_503(server):
+    """Open connections are bounded by uvicorn's own limit_concurrency (--max-connections)."""
     url, _ = server
-    held = [connect(url) for _ in range(6)]
+    request = f"GET /ping HTTP/1.1\r\nHost: {url.split('//')[1]}\r\nConnection: close\r\n\r\n".encode()
+    held = [connect(url) for _ in range(MAX_CONNECTIONS - 1)]
     try:
         time.sleep(0.3)
         with connect(url) as extra:
+            extra.sendall(request)
             answer = read_response(extra, 5)
-        status, body, head = status_and_json(answer)
-        assert status == 503
-        assert b"retry-after: 1" in head.lower()
-        assert "too many connections" in json.dumps(body)
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
+        assert len(answer.partition(b"\r\n\r\n")[2]) < 100
     finally:
         for sock in held:
             sock.close()
     time.sleep(0.3)
-    with connect(url) as again:  # once they are closed, the client is welcome again
-        again.sendall(f"GET /nothing HTTP/1.1\r\nHost: {url.split('//')[1]}\r\nConnection: close\r\n\r\n".encode())
+    with connect(url) as again:  # once they are closed, new connections are welcome again
+        again.sendall(request.replace(b"/ping", b"/nothing"))
         assert b" 404 " in read_response(again, 5).split(b"\r\n")[0]
 
 
 @pytest.mark.parametrize(
-    "request_bytes",
+    ("request_bytes", "statuses"),
     [
-        pytest.param(post_head("{path}", 2) + b'{}{"' + SECRET.encode() + b'": 1}', id="body longer than length"),
         pytest.param(
-            b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Note: a\x01" + SECRET.encode() + b"\r\n\r\n", id="bad header"
+            post_head("{path}", 2) + b'{}{"' + SECRET.encode() + b'": 1}',
+            {b"400", b"421"},
+            id="body longer than length",
         ),
-        pytest.param(b"POST /" + SECRET.encode() + b"\x00 HTTP/1.1\r\nHost: x\r\n\r\n", id="bad request line"),
+        # h11 takes a control character in a header value as part of the value: answered as usual.
+        pytest.param(
+            b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Note: a\x01" + SECRET.encode() + b"\r\n\r\n",
+            {b"200", b"400"},
+            id="bad header",
+        ),
+        pytest.param(
+            b"POST /" + SECRET.encode() + b"\x00 HTTP/1.1\r\nHost: x\r\n\r\n", {b"400"}, id="bad request line"
+        ),
     ],
 )
-def test_malformed_http_gets_short_json_that_never_quotes_the_request(server, request_bytes):
+def test_malformed_http_gets_a_short_answer_that_never_quotes_the_request(server, request_bytes, statuses):
     url, path = server
     with connect(url) as sock:
         sock.sendall(request_bytes.replace(b"{path}", path.encode()))
         answer = read_response(sock, 5)
     assert SECRET.encode() not in answer, answer[:300]
-    # The last response is the parser's (aiohttp answers it as HTTP/1.0: the version is unknown).
+    # The last response: the HTTP parser's (h11 through uvicorn, a fixed sentence) or ours.
     last = re.findall(rb"HTTP/1\.[01] \d{3}.*?(?=HTTP/1\.[01] \d{3}|\Z)", answer, re.S)[-1]
-    status, body, _ = status_and_json(last)
-    assert status == 400
-    assert len(json.dumps(body)) < 300
+    head, _, body = last.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] in statuses, last[:300]
+    assert len(body) < 300
 
 
 def test_deep_json_is_a_one_line_400(front):
@@ -229,60 +239,36 @@ def test_requests_past_the_in_flight_limit_get_503_with_retry_after(front):
     assert status == 200
 
 
-def test_the_model_server_has_no_tcp_port_and_other_users_cannot_reach_it(front):
-    url, socket_path, serve_process = front
-    tree = [psutil.Process(serve_process.pid), *psutil.Process(serve_process.pid).children(recursive=True)]
+def test_one_process_listening_on_its_port_only(front):
+    url, serve_process = front
+    process = psutil.Process(serve_process.pid)
+    assert process.children(recursive=True) == []  # no model server beside it
     listening = {
-        (c.laddr.ip, c.laddr.port)
-        for p in tree
-        for c in p.net_connections(kind="inet")
-        if c.status == psutil.CONN_LISTEN
+        (c.laddr.ip, c.laddr.port) for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
     }
-    assert listening == {("127.0.0.1", urlparse(url).port)}  # the front only
-    assert os.stat(os.path.dirname(socket_path)).st_mode & 0o077 == 0
-    probe = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print('connected')"
-    as_root = os.geteuid() == 0
-    done = subprocess.run(
-        # As root: the system Python as another user, "nobody" (the venv's Python may be under /root).
-        ["/usr/bin/python3" if as_root else sys.executable, "-c", probe, socket_path],
-        user=65534 if as_root else None,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0, done.stdout
-    assert "PermissionError" in done.stderr, done.stderr[-500:]
-
-
-def _tree_rss(pid: int) -> int:
-    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    total = 0
-    for p in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += p.memory_info().rss
-    return total
+    assert listening == {("127.0.0.1", urlparse(url).port)}
+    assert not [c for c in process.net_connections(kind="unix") if c.laddr]  # no socket file
 
 
 def test_memory_stays_under_the_ceiling_under_a_load_of_large_images(front):
-    """6 clients (the per-client connection cap) send the largest 16-bit PNG the limit allows and 6300x6300 bombs for 20 s.
+    """6 clients send the largest 16-bit PNG the limit allows and 6300x6300 bombs for 20 s.
 
-    Before: 4 bombs at once took the model server from 1.7 to 4.75 GB. Ceiling: +768 MiB over
-    its idle RSS (2 requests at the model at once x ~2.5 x the 48 MiB decoded limit, plus JSON and the
-    allocator's slack: +383 to +650 MiB measured).
+    Ceiling: 2 GB, and +768 MiB over its idle RSS (2 decoding threads x ~2.5 x the 48 MiB
+    decoded limit, plus JSON and the allocator's slack).
     """
-    url, _, serve_process = front
-    model_server = psutil.Process(serve_process.pid).children()[0].pid
+    url, serve_process = front
+    server = psutil.Process(serve_process.pid)
     largest = io.BytesIO()
     Image.new("I;16", (4900, 4900), 30000).save(largest, format="PNG")
     bomb = io.BytesIO()
     Image.new("I;16", (6300, 6300)).save(bomb, format="PNG")
     bodies = [json.dumps(split(base64.b64encode(b.getvalue()).decode())).encode() for b in (largest, bomb)]
-    idle = _tree_rss(model_server)
+    idle = server.memory_info().rss
     peak, stop = [idle], threading.Event()
 
     def sample():
         while not stop.is_set():
-            peak.append(_tree_rss(model_server))
+            peak.append(server.memory_info().rss)
             time.sleep(0.05)
 
     def client(i: int) -> list[int]:
@@ -302,11 +288,12 @@ def test_memory_stays_under_the_ceiling_under_a_load_of_large_images(front):
         stop.set()
         sampler.join()
     grew = max(peak) - idle
-    print(f"model server RSS idle {idle / 2**20:.0f} MiB, peak {max(peak) / 2**20:.0f} MiB (+{grew / 2**20:.0f})")
+    print(f"server RSS idle {idle / 2**20:.0f} MiB, peak {max(peak) / 2**20:.0f} MiB (+{grew / 2**20:.0f})")
     assert set(statuses) <= {200, 400, 503}
     assert 200 in statuses
     assert 400 in statuses
-    assert grew < 768 * 2**20, f"model server grew by {grew / 2**20:.0f} MiB"
+    assert grew < 768 * 2**20, f"the server grew by {grew / 2**20:.0f} MiB"
+    assert max(peak) < 2 * 2**30
 
 
 def _ping_handler():
@@ -348,7 +335,6 @@ def test_a_busy_port_is_one_line_before_the_model_loads(trained_model, command, 
     assert done.returncode == 1, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     assert "serving" not in done.stderr
-    assert "starting" not in done.stderr
     (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert f"port {port}" in line
     assert f"{setting}=" in line
@@ -358,7 +344,7 @@ def test_a_busy_port_is_one_line_before_the_model_loads(trained_model, command, 
 def test_the_readiness_wait_ignores_another_process_answering_ping(front):
     from http.server import HTTPServer
 
-    from app.model_server import wait_until_up
+    from app.processes import wait_until_up
 
     other = HTTPServer(("127.0.0.1", free_port()), _ping_handler())
     threading.Thread(target=other.serve_forever, daemon=True).start()

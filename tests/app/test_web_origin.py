@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from app.web_server import allowed_hosts
+from app.server import allowed_hosts
 
 
 @pytest.mark.parametrize(

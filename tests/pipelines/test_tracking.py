@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from app.model_server import free_port
+from app.processes import free_port
 from tests.helpers import app_command, env_for, mlflow_server, run_cli, run_id_of, train, using_store
 
 

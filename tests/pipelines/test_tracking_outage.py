@@ -62,7 +62,7 @@ def test_server_killed_mid_run_then_same_command_logs_the_finished_run(tmp_path)
 
 
 def test_the_guard_switches_tracking_off_only_when_the_server_is_gone(mlflow_store, monkeypatch):
-    from app.model_server import free_port
+    from app.processes import free_port
     from pipelines.tracking.guard import Tracking
     from tests.helpers import using_store
 
