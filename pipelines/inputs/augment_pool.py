@@ -28,6 +28,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 _PREFIX = "imgclf-augment-"
+_OPEN: "weakref.WeakSet[AugmentPool]" = weakref.WeakSet()
 
 
 def batch_seed(seed: int, step: int) -> int:
@@ -71,6 +72,7 @@ class AugmentPool:
         self._finalizer = weakref.finalize(self, _shutdown, self._executor, self._dir)
         for _ in range(workers):  # start the workers now, while the model is being built
             self._executor.submit(_ready)
+        _OPEN.add(self)
         log.info("augmenting in %d worker processes (%s)", workers, self._dir)
 
     def augment(self, indices: np.ndarray, step: np.int64) -> np.ndarray:
@@ -93,6 +95,12 @@ class AugmentPool:
     def close(self) -> None:
         self._closed.set()
         self._finalizer()
+
+
+def close_open_pools() -> None:
+    """Close every pool of this process: its workers stop and its files go (at the end of a run)."""
+    for pool in list(_OPEN):
+        pool.close()
 
 
 def resolve_workers(workers: int | str) -> int:

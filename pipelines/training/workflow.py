@@ -46,14 +46,20 @@ def run_training(
     `overrides` (the command line's) name the run; `backup`: "latest", "previous" or "restart"
     (see training/resume/backup.py). A search passes its study's `parent_run_id` and a pruning callback.
     """
+    from pipelines.inputs.augment_pool import close_open_pools
     from pipelines.training.distributed.strategy import build_placement
     from pipelines.training.resume.run_lock import run_directory_lock
 
     placement = build_placement(cfg.runtime)  # first: logical devices must be set before TF uses any
     run_dir = run_dir_for(cfg)
     # One command at a time in a run directory (the other workers of a multi-worker run write nothing there).
-    with run_directory_lock(run_dir) if placement.is_chief else nullcontext():
-        return _train(cfg, overrides, backup, parent_run_id, extra_callbacks, placement, run_dir)
+    try:
+        with run_directory_lock(run_dir) if placement.is_chief else nullcontext():
+            return _train(cfg, overrides, backup, parent_run_id, extra_callbacks, placement, run_dir)
+    finally:
+        # tf.data keeps its numpy_function (and so the pool) alive past the run: a search runs
+        # many trials in one process, and each would leave its worker processes behind.
+        close_open_pools()
 
 
 # Longer than our ~50-line guide on purpose: the five steps of a run stay in one function so it reads

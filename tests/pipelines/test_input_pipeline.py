@@ -69,6 +69,25 @@ def test_closed_pool_fails_instead_of_hanging():
         pool.augment(np.array([0]), np.int64(1))
 
 
+def test_a_runs_pools_are_closed_when_it_ends_though_its_dataset_lives_on():
+    """tf.data keeps a dataset's numpy_function (and its pool) alive; a search runs many trials in one
+    process: without close_open_pools, each trial left its worker processes running."""
+    import psutil
+
+    from pipelines.inputs.augment_pool import close_open_pools
+
+    images = labelled_images(16)
+    augmenter = build_augmenter(AugmentConfig(preset="light"), (16, 16), seed=0)
+    me = psutil.Process()
+    before = set(me.children())
+    datasets = [build_train_ds(images, 4, 4, augmenter, seed=0, shuffle_buffer=100, workers=1) for _ in range(2)]
+    assert len(take(datasets[0], 1)) == 1
+    assert len(set(me.children()) - before) >= 2  # one worker per pool
+    close_open_pools()
+    psutil.wait_procs(list(set(me.children()) - before), timeout=30)
+    assert set(me.children()) - before == set()
+
+
 def test_eval_ds_is_every_image_in_order():
     images = labelled_images(10)
     batches = list(build_eval_ds(images, 4, 4).as_numpy_iterator())
