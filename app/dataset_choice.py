@@ -13,7 +13,9 @@ from pipelines.config import CONFIG_DIR
 KERAS_DATASETS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "cifar100": 3}  # name -> channels
 
 
-def config_for(family: str, data: str | None, budget_minutes: float | None = None) -> tuple[Path, list[str]]:
+def config_for(
+    family: str, data: str | None, budget_minutes: float | None = None, pretrained: bool = False
+) -> tuple[Path, list[str]]:
     from models.registry import family_names
 
     if family not in family_names():
@@ -27,7 +29,7 @@ def config_for(family: str, data: str | None, budget_minutes: float | None = Non
         # The flowers config of the family, re-sized to this folder and budget (app/folder_defaults.py).
         return CONFIG_DIR / f"flowers_{family}.yaml", [
             f"data.path={root}",
-            *folder_overrides(family, root, budget_minutes),
+            *folder_overrides(family, root, budget_minutes, pretrained),
         ]
     if data in KERAS_DATASETS:
         size = 32 if family != "mlp" or data.startswith("cifar") else 28
@@ -72,7 +74,7 @@ def for_source_overrides(
         )
     if source == "folder" and not Path(path).expanduser().is_dir():
         raise ValueError(f"data.path '{path}' is not a folder (of class sub-folders of images)")
-    chosen_config, chosen = config_for(family, data, budget_minutes)
+    chosen_config, chosen = config_for(family, data, budget_minutes, starts_pretrained(given))
     rest = [o for o in overrides if not o.startswith(("data.source=", "data.path="))]
     cfg = load_config(chosen_config, [*chosen, *rest])
     size = f"{cfg.data.image_size[0]}x{cfg.data.image_size[1]}x{cfg.data.channels}"
@@ -81,6 +83,11 @@ def for_source_overrides(
         f"`--family {family} --data {data}` ({chosen_config.name}, {size}, {cfg.train.epochs} epochs)"
     )
     return chosen_config, [*chosen, *rest], note
+
+
+def starts_pretrained(overrides: dict) -> bool:
+    """Whether the user's overrides start from a pretrained model (the folder defaults then fine-tune)."""
+    return overrides.get("model.pretrained", "null") not in ("", "null", "None", "none")
 
 
 def experiment_for(data: str) -> str:

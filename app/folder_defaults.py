@@ -33,8 +33,13 @@ SAMPLE = 200  # image headers read to find the typical resolution
 MIN_STEPS_PER_EPOCH, SMALL_SET_BATCH = 20, 32
 
 
-def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> list[str]:
-    """Overrides for `family` on the folder at `root`; [] when the folder holds no images."""
+def folder_overrides(family: str, root: Path, budget_minutes: float | None, pretrained: bool = False) -> list[str]:
+    """Overrides for `family` on the folder at `root`; [] when the folder holds no images.
+
+    `pretrained` (model.pretrained is set): the fine-tuning recipe, the smallest input size and
+    as many epochs as fit. A backbone brings its features; a few hundred photos need many passes
+    more than detail (transfer regime, docs/models.md: 64 px x 60 epochs 0.665, 128 px x 24 0.594).
+    """
     counts, sizes = _profile(root)
     if not counts:
         return []  # the loader gives the one-line error
@@ -57,7 +62,8 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None) -> l
     def rate_at(size: int) -> tuple[float, float]:
         return measured_rate(CONFIG_DIR / f"flowers_{family}.yaml", size, 3, len(counts), batch)
 
-    size, epochs = _size_and_epochs(rate_at, n_train, overhead, typical, budget * 60, shipped.progressive_resize)
+    sizes = CONV_SIZES[-1:] if pretrained else CONV_SIZES
+    size, epochs = _size_and_epochs(rate_at, n_train, overhead, typical, budget * 60, shipped.progressive_resize, sizes)
     return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}", *smaller_batch]
 
 
@@ -88,13 +94,15 @@ def shipped_train(family: str):
     return load_config(CONFIG_DIR / f"flowers_{family}.yaml").train
 
 
-def _size_and_epochs(rate_at, n_train: int, overhead: float, typical: int, seconds: float, progressive):
+def _size_and_epochs(
+    rate_at, n_train: int, overhead: float, typical: int, seconds: float, progressive, sizes=CONV_SIZES
+):
     """(side, epochs): the largest side leaving MIN_EPOCHS in the budget, and the epochs that fit.
 
     `rate_at(side)`: (training images/s, seconds of graph tracing) at that side, measured.
     """
     # Photos smaller than 64 px are not upscaled: their own size (a multiple of 8, at least 32).
-    sizes = CONV_SIZES if typical >= CONV_SIZES[-1] else (max(32, typical // 8 * 8),)
+    sizes = sizes if typical >= CONV_SIZES[-1] else (max(32, typical // 8 * 8),)
     for size in sizes:
         if size > typical and size != sizes[-1]:  # photos under 32 px: upscaled to 32, the smallest side
             continue

@@ -183,3 +183,21 @@ def test_a_small_folder_gets_smaller_batches_with_the_learning_rate_scaled(tmp_p
     many = tmp_path / "many"
     _photos(many / "train", {"a": 700, "b": 700}, side=70)  # 1,400 / 64 = 22 steps: the config's batch
     assert _cfg("vgg", many, budget=1).train.batch_size == 64
+
+
+def test_a_pretrained_start_gets_the_fine_tuning_recipe(tmp_path):
+    """With model.pretrained the folder defaults trade resolution for epochs: 64 px, as many as fit."""
+    import argparse
+
+    from app.cli import resolve_config_args
+
+    photos = _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140)
+    scratch = _cfg("vgg", photos)
+    assert scratch.data.image_size == (128, 128)
+    args = argparse.Namespace(config=None, overrides=["model.pretrained=run123"], family="vgg", data=str(photos))
+    config, overrides = resolve_config_args(args)
+    cfg = load_config(config, overrides)
+    # 64 px: 600 s x 150 img/s / 353 per epoch = 254 epochs, capped at 60.
+    assert cfg.data.image_size == (64, 64)
+    assert cfg.train.epochs == 60
+    assert cfg.model.pretrained == "run123"
