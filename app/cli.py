@@ -144,6 +144,8 @@ def config_key(name: str) -> str | None:
     """'epochs' -> 'train.epochs': the config key of that name, top level or first section holding it."""
     from pydantic import BaseModel
 
+    from models.config import family_fields
+    from models.registry import family_names
     from pipelines.config import ExperimentConfig
 
     if name in ExperimentConfig.model_fields:
@@ -152,7 +154,7 @@ def config_key(name: str) -> str | None:
         model = field.annotation
         if isinstance(model, type) and issubclass(model, BaseModel) and name in model.model_fields:
             return f"{section}.{name}"
-    return None
+    return f"model.{name}" if any(name in family_fields(family) for family in family_names()) else None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -30,7 +30,9 @@ def training_rate(config_path, size: int, channels: int, num_classes: int, batch
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         network = build_model(cfg.model, (size, size, channels), num_classes)
-        model = build_training_model(network, cfg.model.aux_loss_weight)  # with its auxiliary heads, as trained
+        model = build_training_model(
+            network, getattr(cfg.model, "aux_loss_weight", 0.0)
+        )  # with its auxiliary heads, as trained
         model.compile(
             optimizer=build_optimizer(cfg.train.optimizer, 1, 1),
             **build_compile_args(cfg.model.task, cfg.train.loss, num_classes),

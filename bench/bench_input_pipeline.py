@@ -205,7 +205,7 @@ def _train_step_rate(name: str, config_path, reps: int) -> float:
     batch = cfg.train.batch_size
     network = build_model(cfg.model, (*IMAGE_SIZE, 3), 5)
     model = build_training_model(
-        with_preprocessing(network, "standardize", [120.0] * 3, [60.0] * 3), cfg.model.aux_loss_weight
+        with_preprocessing(network, "standardize", [120.0] * 3, [60.0] * 3), getattr(cfg.model, "aux_loss_weight", 0.0)
     )
     model.compile(optimizer="adam", **build_compile_args(cfg.model.task, cfg.train.loss, 5))
     rng = np.random.default_rng(0)

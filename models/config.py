@@ -1,15 +1,15 @@
 """The `model` slice of an experiment config, plus the `train.optimizer` and `train.loss` slices.
 
-Flat keyword arguments, as in Keras Applications: fields that a family does not use are
-ignored, so `model.name=vgg` works from any config. Names (activations, initializers) are
-checked here, so a typo fails at load time with the list of valid choices.
+`ModelConfig` holds what every family shares; each family's file in models/families/ adds its
+own fields in a subclass. Names (activations, initializers) are checked here, so a typo fails
+at load time with the list of valid choices.
 """
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from models.registry import family_names
+from models.registry import family, family_names
 
 ACTIVATIONS = (
     "relu",
@@ -30,7 +30,6 @@ ACTIVATIONS = (
     "linear",
     "maxout",
 )
-MAX_HIDDEN_LAYERS = 64
 # The one list of each choice: the config's Literal types are made from these tuples.
 TASKS = ("multiclass", "binary", "multilabel")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
@@ -56,6 +55,9 @@ INITIALIZERS = {
 
 
 class ModelConfig(BaseModel):
+    """What every family shares. Each family's own fields are in its config class, a subclass in
+    its file under models/families/; `family_config` picks the class by `name`."""
+
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or infinity: they pass gt=0
 
     name: str = Field(default="mlp", description="model family: one of models.registry.family_names()")
@@ -66,8 +68,6 @@ class ModelConfig(BaseModel):
     pretrained: str | None = Field(
         default=None, max_length=500, description="imagenet, models:/NAME@ALIAS, a run id or a .keras file"
     )
-
-    # Shared by every family.
     activation: Literal[ACTIVATIONS] = "relu"
     leaky_relu_slope: float = Field(default=0.01, gt=0.0, lt=1.0, description="negative slope of leaky_relu")
     maxout_pieces: int = Field(default=2, ge=2, le=8, description="k linear pieces per maxout unit")
@@ -86,45 +86,6 @@ class ModelConfig(BaseModel):
         default=False, description="3x3 stride-1 convs start as identity on their first min(in, out) channels"
     )
 
-    # Family-specific fields carry `family` metadata (see family_fields): runs log and `compare`
-    # shows only their own family's, so an MLP run has no vgg_depth and a VGG row no hidden_units.
-    # MLP
-    # At most MAX_HIDDEN_LAYERS: the size check counts parameters, and 20,000 layers of 4 units are few
-    # parameters but a graph that took 4 GB and never finished an epoch.
-    hidden_units: list[int] = Field(
-        default=[256, 128], min_length=1, max_length=MAX_HIDDEN_LAYERS, json_schema_extra={"family": "mlp"}
-    )
-    input_dropout: float = Field(default=0.0, ge=0.0, lt=1.0, json_schema_extra={"family": "mlp"})
-
-    # VGG
-    vgg_depth: Literal[11, 13, 16, 19] = Field(default=16, json_schema_extra={"family": "vgg"})
-    vgg_head: Literal["paper", "gap"] = Field(
-        default="gap",
-        description="paper: flatten + two dense layers with dropout; gap: global average pooling",
-        json_schema_extra={"family": "vgg"},
-    )
-    head_units: int = Field(
-        default=4096, ge=1, description="width of the paper head's dense layers", json_schema_extra={"family": "vgg"}
-    )
-
-    # Inception (GoogLeNet)
-    inception_modules: Literal["googlenet", "compact"] = Field(
-        default="googlenet", json_schema_extra={"family": "inception"}
-    )
-    inception_stem: Literal["paper", "compact"] = Field(
-        default="paper",
-        description="paper: 7x7/2 conv and two pools (224 px); compact: 3x3 convs (32 px)",
-        json_schema_extra={"family": "inception"},
-    )
-    aux_classifiers: bool = Field(default=False, json_schema_extra={"family": "inception"})
-    aux_loss_weight: float = Field(
-        default=0.3,
-        ge=0.0,
-        le=1.0,
-        description="weight of each auxiliary loss",
-        json_schema_extra={"family": "inception"},
-    )
-
     @field_validator("name")
     @classmethod
     def _known_family(cls, value: str) -> str:
@@ -132,34 +93,38 @@ class ModelConfig(BaseModel):
             raise ValueError(f"unknown model family; choose one of {', '.join(family_names())}")
         return value
 
-    @field_validator("hidden_units", mode="before")
-    @classmethod
-    def _few_layers(cls, value):
-        if isinstance(value, list | tuple) and len(value) > MAX_HIDDEN_LAYERS:
-            raise ValueError(f"{len(value):,} hidden layers; at most {MAX_HIDDEN_LAYERS} (e.g. [256, 128])")
+    def count_parameters(self, input_shape: tuple[int, ...], num_classes: int) -> int | None:
+        """What `model.count_params()` of the built network will say, from the config alone (models/size.py
+        checks it against memory before Keras allocates anything); None: this family does not count."""
+        return None
+
+
+def family_config(value: "dict | ModelConfig | None" = None, **fields) -> ModelConfig:
+    """The `model` slice validated by its family's config class (chosen by `name`, default mlp).
+
+    Other families' fields are dropped, not refused, so `model.name=vgg` works on an MLP config
+    (as Keras Applications ignore what a model does not use); a key no family has is refused.
+    """
+    if isinstance(value, ModelConfig) and not fields:
         return value
-
-    @field_validator("hidden_units")
-    @classmethod
-    def _positive_units(cls, value: list[int]) -> list[int]:
-        if any(units < 1 for units in value):
-            raise ValueError("every hidden layer needs at least 1 unit")
-        return value
-
-
-def family_fields(family: str) -> list[str]:
-    """The model fields `family` uses beyond the shared ones (from each field's `family` metadata)."""
-    return [name for name, field in ModelConfig.model_fields.items() if _family_of(field) == family]
+    data = {**(value.model_dump() if isinstance(value, ModelConfig) else value or {}), **fields}
+    name = data.get("name", "mlp")
+    known = isinstance(name, str) and name in family_names()
+    own = config_class(name) if known else ModelConfig  # an unknown name: the base says which names there are
+    others = {field for other in family_names() for field in family_fields(other)} - set(own.model_fields)
+    return own.model_validate({key: value for key, value in data.items() if key not in others})
 
 
-def unused_fields(family: str) -> list[str]:
-    """The model fields that belong to other families: not logged, not shown for a `family` run."""
-    return [name for name, field in ModelConfig.model_fields.items() if _family_of(field) not in (None, family)]
+def config_class(name: str) -> type[ModelConfig]:
+    return family(name).config or ModelConfig
 
 
-def _family_of(field) -> str | None:
-    extra = field.json_schema_extra
-    return extra.get("family") if isinstance(extra, dict) else None
+def family_fields(name: str) -> list[str]:
+    """The model fields family `name` has beyond the shared ones: what its runs log and `compare` shows
+    (none for a name no longer registered, e.g. a plugin family of an old run)."""
+    if name not in family_names():
+        return []
+    return [field for field in config_class(name).model_fields if field not in ModelConfig.model_fields]
 
 
 class OptimizerConfig(BaseModel):

@@ -1,32 +1,48 @@
-"""name -> builder: the one list of model families.
+"""name -> family: the one list of model families.
 
-A family is a module in models/families/ whose builder is decorated with `@register(name)`;
-its name is the module's name. `family_names()` reads the folder without importing Keras, so
-config validation and `python -m app --help` stay fast; builders are imported on first build.
-Families registered from elsewhere (a plugin, a test) join the list by being decorated.
+A family is a module in models/families/: its config class (the fields it adds to the shared
+ModelConfig, and its parameter count) and its builder, decorated with `@register(name, Config)`.
+`family_names()` reads the folder without importing anything, so `python -m app --help` stays
+fast; a family's module is imported when a config names it, and it imports Keras only inside its
+builder, so validating a config never pays for TensorFlow. Families registered from elsewhere (a
+plugin, a test) join the list by being decorated.
 """
 
 import importlib
 import pkgutil
 from collections.abc import Callable
+from typing import NamedTuple
 
 import models.families
+from models.size import check_model_fits
 
-BUILDERS: dict[str, Callable] = {}
+
+class Family(NamedTuple):
+    build: Callable  # (cfg, input_shape, num_classes) -> uncompiled keras.Model
+    config: type | None  # its ModelConfig subclass; None: the shared fields only
 
 
-def register(name: str):
+FAMILIES: dict[str, Family] = {}
+
+
+def register(name: str, config: type | None = None):
     def wrap(builder: Callable) -> Callable:
-        BUILDERS[name] = builder
+        FAMILIES[name] = Family(builder, config)
         return builder
 
     return wrap
 
 
 def family_names() -> tuple[str, ...]:
-    """Every model family: the modules of models/families/ and any builder registered since."""
+    """Every model family: the modules of models/families/ and any registered since."""
     shipped = [m.name for m in pkgutil.iter_modules(models.families.__path__) if not m.name.startswith("_")]
-    return tuple(dict.fromkeys([*shipped, *BUILDERS]))
+    return tuple(dict.fromkeys([*shipped, *FAMILIES]))
+
+
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        importlib.import_module(f"models.families.{name}")
+    return FAMILIES[name]
 
 
 def build_model(cfg, input_shape: tuple[int, ...], num_classes: int, any_size: bool = False):
@@ -37,18 +53,14 @@ def build_model(cfg, input_shape: tuple[int, ...], num_classes: int, any_size: b
     images of any height and width (progressive resizing trains it on several); the memory check
     still counts `input_shape`.
     """
-    from models.size import check_model_fits  # imports the families (Keras): not at --help time
-
-    if cfg.name not in BUILDERS:
-        # Imported on first use so that `python -m app --help` never pays for TensorFlow.
-        importlib.import_module(f"models.families.{cfg.name}")
+    build = family(cfg.name).build
     # Counted from the config first: Keras allocates weights while building, and an over-large
     # model would die in TensorFlow with a long ResourceExhaustedError instead of one line.
     check_model_fits(cfg, tuple(input_shape), num_classes)
     if not any_size:
-        return BUILDERS[cfg.name](cfg, tuple(input_shape), num_classes)
+        return build(cfg, tuple(input_shape), num_classes)
     try:
-        return BUILDERS[cfg.name](cfg, (None, None, input_shape[-1]), num_classes)
+        return build(cfg, (None, None, input_shape[-1]), num_classes)
     except (ValueError, TypeError) as error:  # a layer that needs the size: Flatten -> Dense, a size-based pool
         raise ValueError(
             f"train.progressive_resize needs a network that takes any image size (a global-average-pooling "

@@ -102,3 +102,19 @@ def test_show_config_accepts_family_and_data_like_train(tmp_path):
 def test_a_key_without_its_section_points_at_the_section():
     with pytest.raises(ConfigError, match=r"unknown config key 'epochs'; did you mean 'train\.epochs'\?"):
         load_config(None, ["epochs=5"])
+
+
+def test_each_family_validates_and_logs_its_own_fields():
+    """models/families/<name>.py holds each family's config class; model.name picks it."""
+    from pipelines.config import flatten
+
+    vgg = load_config(None, ["model.name=vgg", "model.vgg_depth=11"])  # the MLP file's hidden_units: dropped
+    assert type(vgg.model).__name__ == "VggConfig"
+    assert vgg.model.vgg_depth == 11
+    assert not hasattr(vgg.model, "hidden_units")
+    params = flatten(vgg)
+    assert params["model.vgg_depth"] == 11
+    assert not any(key.startswith(("model.hidden_units", "model.inception", "model.aux")) for key in params)
+    mlp = flatten(load_config(None))
+    assert "model.hidden_units" in mlp
+    assert not any(key.startswith(("model.vgg", "model.inception")) for key in mlp)

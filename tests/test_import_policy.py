@@ -32,3 +32,15 @@ def test_help_loads_no_heavy_library(args):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
     assert done.stderr.strip().splitlines()[-1:] in ([], [""]), f"`{' '.join(args)}` imported {done.stderr.strip()}"
+
+
+def test_validating_a_config_of_every_family_loads_no_keras():
+    """Each family's config class lives beside its builder; the builder imports Keras, the class does not."""
+    probe = (
+        "import sys\nfrom pipelines.config import load_config\n"
+        "for name in ('mlp', 'vgg', 'inception'):\n    load_config(None, [f'model.name={name}'])\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

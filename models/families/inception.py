@@ -16,14 +16,14 @@ it in later versions); it has no parameters. The auxiliary classifiers add 3,188
 and 3,190,888 (after 4d) at 1000 classes; they are not part of the inference model.
 """
 
-from typing import NamedTuple
+import math
+from typing import Literal, NamedTuple
 
-import keras
+from pydantic import Field
 
-from models.blocks import build_activation, build_regularizer, conv_block, dense_block, max_pool, scaled
-from models.heads import build_head
+from models.config import ModelConfig
 from models.registry import register
-from models.whitening import whitening_stem
+from models.size import block, head, pool, width
 
 
 class ModuleSpec(NamedTuple):
@@ -60,8 +60,56 @@ INCEPTION_MODULES = {
 }
 
 
+class InceptionConfig(ModelConfig):
+    inception_modules: Literal[tuple(INCEPTION_MODULES)] = "googlenet"
+    inception_stem: Literal["paper", "compact"] = Field(
+        default="paper", description="paper: 7x7/2 conv and two pools (224 px); compact: 3x3 convs (32 px)"
+    )
+    aux_classifiers: bool = False
+    aux_loss_weight: float = Field(default=0.3, ge=0.0, le=1.0, description="weight of each auxiliary loss")
+
+    def count_parameters(self, input_shape, num_classes) -> int:
+        size, channels = tuple(input_shape[:2]), input_shape[2]
+        if self.inception_stem == "paper":
+            count = block(49 * channels, width(64, self), self)
+            size = (math.ceil(size[0] / 2), math.ceil(size[1] / 2))  # the 7x7/2 conv, "same" padding
+            size = pool(size, "same")
+            count += block(width(64, self), width(64, self), self) + block(9 * width(64, self), width(192, self), self)
+        else:
+            count = block(9 * channels, width(64, self), self) + block(9 * width(64, self), width(192, self), self)
+        size, channels = pool(size, "same"), width(192, self)
+        for spec in INCEPTION_MODULES[self.inception_modules]:
+            if spec == "pool":
+                size = pool(size, "same")
+            elif spec == "aux":
+                count += self._count_auxiliary(size, channels, num_classes) if self.aux_classifiers else 0
+            else:
+                w = {field: width(getattr(spec, field), self) for field in spec._fields[1:]}
+                count += block(channels, w["conv1x1"], self)
+                count += block(channels, w["reduce3x3"], self) + block(9 * w["reduce3x3"], w["conv3x3"], self)
+                count += block(channels, w["reduce5x5"], self) + block(25 * w["reduce5x5"], w["conv5x5"], self)
+                count += block(channels, w["pool_proj"], self)
+                channels = w["conv1x1"] + w["conv3x3"] + w["conv5x5"] + w["pool_proj"]
+        return count + head(channels, self, num_classes)
+
+    def _count_auxiliary(self, size, channels, num_classes) -> int:
+        """auxiliary_classifier: 5x5/3 average pool, 1x1 conv, flatten, fc, head."""
+        kernel = (min(5, size[0]), min(5, size[1]))
+        pooled = ((size[0] - kernel[0]) // 3 + 1, (size[1] - kernel[1]) // 3 + 1)
+        conv, fc = width(128, self), width(1024, self)
+        return block(channels, conv, self) + block(pooled[0] * pooled[1] * conv, fc, self) + head(fc, self, num_classes)
+
+
+# Keras is imported inside the functions below, not at the top: a config names this module
+# (for InceptionConfig) without building anything.
+
+
 def inception_module(x, spec: ModuleSpec, cfg):
     """Four parallel branches (1x1; 1x1 -> 3x3; 1x1 -> 5x5; 3x3 max pool -> 1x1), concatenated."""
+    import keras
+
+    from models.blocks import conv_block, scaled
+
     name = f"inception{spec.name}"
     branch1 = conv_block(x, scaled(spec.conv1x1, cfg), 1, cfg, name=f"{name}_1x1")
     branch3 = conv_block(x, scaled(spec.reduce3x3, cfg), 1, cfg, name=f"{name}_3x3_reduce")
@@ -74,6 +122,8 @@ def inception_module(x, spec: ModuleSpec, cfg):
 
 
 def build_stem(x, cfg):
+    from models.blocks import conv_block, max_pool, scaled
+
     if cfg.inception_stem == "paper":
         # 7x7/2 conv, 3x3/2 pool, 1x1 -> 3x3 conv, 3x3/2 pool: 224 px -> 28 px.
         x = conv_block(x, scaled(64, cfg), 7, cfg, name="stem_conv1", strides=2)
@@ -89,6 +139,11 @@ def build_stem(x, cfg):
 
 def auxiliary_classifier(x, cfg, index: int, num_classes: int):
     """5x5/3 average pool -> 1x1 conv (128) -> fc (1024) -> dropout 0.7 -> classifier, as in the paper."""
+    import keras
+
+    from models.blocks import build_regularizer, conv_block, dense_block, scaled
+    from models.heads import build_head
+
     name = f"aux{index}"
     pool = (min(5, x.shape[1]), min(5, x.shape[2]))  # small inputs: never pool beyond the map
     x = keras.layers.AveragePooling2D(pool, strides=3, padding="valid", name=f"{name}_pool")(x)
@@ -98,13 +153,15 @@ def auxiliary_classifier(x, cfg, index: int, num_classes: int):
     return build_head(x, cfg.task, num_classes, name=name, kernel_regularizer=build_regularizer(cfg))
 
 
-@register("inception")
+@register("inception", InceptionConfig)
 def build_inception(cfg, input_shape, num_classes):
     """`inception_modules`, `inception_stem`, `width_multiplier`, `batch_norm`, `aux_classifiers`, `dropout`."""
-    if cfg.inception_modules not in INCEPTION_MODULES:
-        raise ValueError(
-            f"model.inception_modules '{cfg.inception_modules}' is unknown; choose one of {', '.join(INCEPTION_MODULES)}"
-        )
+    import keras
+
+    from models.blocks import build_activation, build_regularizer, max_pool
+    from models.heads import build_head
+    from models.whitening import whitening_stem
+
     inputs = keras.Input(shape=input_shape, name="image")
     x = build_stem(whitening_stem(inputs, cfg, build_activation(cfg, "whiten_act", spatial=True)), cfg)
     aux_outputs = {}

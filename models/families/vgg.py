@@ -8,12 +8,13 @@ With `vgg_head: paper`, `batch_norm: false` and width 1, VGG16 at 224x224x3 with
 has exactly 138,357,544 parameters, as in the paper and `keras.applications.VGG16`.
 """
 
-import keras
+from typing import Literal
 
-from models.blocks import build_activation, build_regularizer, conv_block, dense_block, max_pool, scaled
-from models.heads import build_head
+from pydantic import Field
+
+from models.config import ModelConfig
 from models.registry import register
-from models.whitening import whitening_stem
+from models.size import block, head, pool, width
 
 STAGE_WIDTHS = (64, 128, 256, 512, 512)
 # Convolutions per stage: configurations A, B, D and E of the paper's Table 1.
@@ -25,17 +26,42 @@ VGG_STAGES = {
 }
 
 
-@register("vgg")
+class VggConfig(ModelConfig):
+    vgg_depth: Literal[tuple(VGG_STAGES)] = 16
+    vgg_head: Literal["paper", "gap"] = Field(
+        default="gap", description="paper: flatten + two dense layers with dropout; gap: global average pooling"
+    )
+    head_units: int = Field(default=4096, ge=1, description="width of the paper head's dense layers")
+
+    def count_parameters(self, input_shape, num_classes) -> int:
+        size, channels, count = tuple(input_shape[:2]), input_shape[2], 0
+        for convs, stage_width in zip(VGG_STAGES[self.vgg_depth], STAGE_WIDTHS, strict=True):
+            for _ in range(convs):
+                count += block(9 * channels, width(stage_width, self), self)
+                channels = width(stage_width, self)
+            size = pool(size)
+        if self.vgg_head == "paper":
+            units = width(self.head_units, self)
+            count += block(size[0] * size[1] * channels, units, self) + block(units, units, self)
+            channels = units
+        return count + head(channels, self, num_classes)
+
+
+@register("vgg", VggConfig)
 def build_vgg(cfg, input_shape, num_classes):
     """`vgg_depth`, `width_multiplier`, `batch_norm`, `vgg_head` (paper or gap), `head_units`, `dropout`,
     `whiten_patch_size` (a frozen whitening first layer), `dirac_init`."""
-    if cfg.vgg_depth not in VGG_STAGES:
-        raise ValueError(f"model.vgg_depth {cfg.vgg_depth} is unknown; choose one of {', '.join(map(str, VGG_STAGES))}")
+    import keras  # here, not at the top: a config names this module without building anything
+
+    from models.blocks import build_activation, build_regularizer, conv_block, dense_block, max_pool, scaled
+    from models.heads import build_head
+    from models.whitening import whitening_stem
+
     inputs = keras.Input(shape=input_shape, name="image")
     x = whitening_stem(inputs, cfg, build_activation(cfg, "whiten_act", spatial=True))
-    for stage, (convs, width) in enumerate(zip(VGG_STAGES[cfg.vgg_depth], STAGE_WIDTHS, strict=True), start=1):
+    for stage, (convs, stage_width) in enumerate(zip(VGG_STAGES[cfg.vgg_depth], STAGE_WIDTHS, strict=True), start=1):
         for i in range(1, convs + 1):
-            x = conv_block(x, scaled(width, cfg), 3, cfg, name=f"block{stage}_conv{i}")
+            x = conv_block(x, scaled(stage_width, cfg), 3, cfg, name=f"block{stage}_conv{i}")
         x = max_pool(x, name=f"block{stage}_pool")
 
     if cfg.vgg_head == "paper":

@@ -2,7 +2,7 @@
 and the shipped experiment files (pipelines/configs/*.yaml)."""
 
 from pipelines.config.experiment import ExperimentConfig, RuntimeConfig, TrackingConfig
-from pipelines.config.loading import CONFIG_DIR, DEFAULT_CONFIG, ConfigError, flatten, load_config, run_params, validate
+from pipelines.config.loading import CONFIG_DIR, DEFAULT_CONFIG, ConfigError, flatten, load_config, validate
 
 __all__ = [
     "CONFIG_DIR",
@@ -13,6 +13,5 @@ __all__ = [
     "TrackingConfig",
     "flatten",
     "load_config",
-    "run_params",
     "validate",
 ]

@@ -3,10 +3,10 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
 from data.config import DataConfig
-from models.config import ModelConfig
+from models.config import ModelConfig, family_config
 from pipelines.config.augment import AugmentConfig
 from pipelines.config.names import check_alias, check_name
 from pipelines.config.train import TrainConfig
@@ -78,11 +78,17 @@ class ExperimentConfig(BaseModel):
     output_dir: str = "outputs"
     data: DataConfig = DataConfig()
     augment: AugmentConfig = AugmentConfig()
-    model: ModelConfig = ModelConfig()
+    # The family's own config class (models/families/), chosen by model.name; dumped with its own fields.
+    model: SerializeAsAny[ModelConfig] = Field(default_factory=family_config)
     train: TrainConfig = TrainConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     tracking: TrackingConfig = TrackingConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _family_class(cls, value):
+        return family_config(value)
 
     @field_validator("output_dir")
     @classmethod

@@ -11,7 +11,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from data.errors import first_line
-from models.config import unused_fields
+from models.config import ModelConfig, config_class, family_fields
+from models.registry import family_names
 from pipelines.config.experiment import ExperimentConfig
 
 # The shipped experiment files (YAML, not code) sit beside this package.
@@ -32,7 +33,24 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     raw = read_yaml_mapping(path, "config file", "hold a mapping of sections", ConfigError)
     for item in overrides:
         _apply_override(raw, item)
-    return validate(raw)
+    cfg = validate(raw)
+    refuse_other_families_keys(cfg, [item.partition("=")[0] for item in overrides])
+    return cfg
+
+
+def refuse_other_families_keys(cfg: ExperimentConfig, keys) -> None:
+    """A config file's fields of other families are dropped (`model.name=vgg` works on an MLP file), but
+    a key set on purpose (an override, a search space) was meant for this run: `model.vgg_depth=19` on
+    an MLP would do nothing."""
+    for key in keys:
+        field = key.removeprefix("model.")
+        if key.startswith("model.") and field not in type(cfg.model).model_fields:
+            owners = [name for name in family_names() if field in family_fields(name)]
+            if owners:
+                raise ConfigError(
+                    f"config key '{key}' belongs to model family {' / '.join(owners)}, not to this run's "
+                    f"'{cfg.model.name}'; set model.name={owners[0]} too, or drop it"
+                )
 
 
 def read_yaml_mapping(path: Path, what: str, expected: str, error: type[Exception]) -> dict:
@@ -83,7 +101,7 @@ def _one_line(err: ValidationError, raw: dict) -> str:
     loc = [str(p) for p in first["loc"] if not _union_branch(p)]
     key = ".".join(loc) or "<config>"
     if first["type"] == "extra_forbidden":
-        valid = _fields_at(ExperimentConfig, loc[:-1])
+        valid = _fields_at(ExperimentConfig, loc[:-1], raw)
         close = difflib.get_close_matches(loc[-1], valid, n=1)
         # `epochs=5` written without its section: point at the section that has the key.
         homes = [f"{section}.{loc[-1]}" for section in valid if loc[-1] in _fields_at(ExperimentConfig, [section])]
@@ -112,13 +130,16 @@ def _short(value: Any, limit: int = 80) -> str:
     return f"{text[:limit]}...{size}"
 
 
-def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+def _fields_at(model: type[BaseModel], loc: list[str], raw: dict | None = None) -> list[str]:
     for part in loc:
         field = model.model_fields.get(part)
         annotation = getattr(field, "annotation", None)
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation
+    if model is ModelConfig:  # the `model` section: the fields of the family it names
+        name = ((raw or {}).get("model") or {}).get("name", "mlp")
+        model = config_class(name) if isinstance(name, str) and name in family_names() else model
     return list(model.model_fields)
 
 
@@ -146,12 +167,3 @@ def flatten(cfg: ExperimentConfig) -> dict[str, Any]:
 
     walk("", cfg.model_dump(mode="json"))
     return out
-
-
-def run_params(cfg: ExperimentConfig) -> dict[str, Any]:
-    """flatten(cfg) without the model fields of other families: what a run logs as its params.
-
-    The MLflow UI's diff view then shows real differences, not vgg_depth=16 on an MLP run.
-    """
-    hidden = {f"model.{name}" for name in unused_fields(cfg.model.name)}
-    return {key: value for key, value in flatten(cfg).items() if key not in hidden}

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from pipelines.config import ConfigError, validate
-from pipelines.config.loading import read_yaml_mapping, set_dotted
+from pipelines.config.loading import read_yaml_mapping, refuse_other_families_keys, set_dotted
 
 KINDS = ("log_float", "float", "int", "choice")
 FIXED = "fixed"  # top-level keys that are not dotted config keys
@@ -121,10 +121,11 @@ def _range(key: str, kind: str, values: Any) -> tuple:
 def check_against_schema(space: SearchSpace, base: dict) -> None:
     """Validate base + fixed, then every choice and both ends of every range, one key at a time."""
     fixed = with_values(base, space.fixed)
-    validate(fixed)
+    refuse_other_families_keys(validate(fixed), space.fixed)
     for param in space.params:
         for value in param.values:
-            validate(with_values(fixed, param.sets[value] if param.sets else {param.key: value}))
+            values = param.sets[value] if param.sets else {param.key: value}
+            refuse_other_families_keys(validate(with_values(fixed, values)), values)
 
 
 def with_values(base: dict, values: dict) -> dict:

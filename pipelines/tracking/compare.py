@@ -112,7 +112,7 @@ def describe_split(group: pd.DataFrame) -> str:
 
 
 def _architecture(row) -> str:
-    """The run's own family fields (models.config metadata), e.g. 'hidden_units=[64]' or 'vgg_depth=16 ...'."""
+    """The run's own family fields (its config class in models/families/), e.g. 'hidden_units=[64]' or 'vgg_depth=16 ...'."""
     from models.config import family_fields
 
     family = row.get("tags.model_family")

@@ -146,7 +146,7 @@ def run_name(cfg, overrides=()) -> str:
     for field in fields[1:]:
         value = getattr(model, field)
         extra = f" {field}={_short(value)}"
-        changed = value != ModelConfig.model_fields[field].default and f"model.{field}" not in last
+        changed = value != type(model).model_fields[field].default and f"model.{field}" not in last
         if changed and " #" not in name and len(name) + len(extra) <= MAX_RUN_NAME:
             name += extra
     return name

@@ -79,7 +79,7 @@ def _imagenet(model_cfg, input_shape):
 
     from models.pretrained import KERAS_WEIGHTS_URL, URL_FOLDER, ImageNetPixels, imagenet_backbone, imagenet_choice
 
-    application, file_name, mode = imagenet_choice(model_cfg.name, model_cfg.vgg_depth)
+    application, file_name, mode = imagenet_choice(model_cfg.name, getattr(model_cfg, "vgg_depth", None))
     backbone = imagenet_backbone(application, min(input_shape[:2]), input_shape[-1])
     path = keras_cache_dir() / file_name
     if not path.is_file():

@@ -146,7 +146,7 @@ def build_compiled_model(model_cfg, train_cfg, normalization: str, jit_compile: 
     if model_cfg.whiten_patch_size and start is None:
         _fit_whitening(network, inputs, normalization)
     model = build_training_model(
-        with_preprocessing(network, normalization, inputs.mean, inputs.std), model_cfg.aux_loss_weight
+        with_preprocessing(network, normalization, inputs.mean, inputs.std), getattr(model_cfg, "aux_loss_weight", 0.0)
     )
     if start is not None and train_cfg.fine_tune.head_epochs:
         from models.pretrained import set_backbone_trainable

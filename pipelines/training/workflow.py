@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.config import ExperimentConfig, run_params
+from pipelines.config import ExperimentConfig, flatten
 
 log = logging.getLogger(__name__)
 STAGE = {"stage": True}  # a line the default terminal output shows (app/output.py)
@@ -185,7 +185,7 @@ def _log_run_start(tracking, cfg, name, run_dir, inputs, model, placement, start
             "config_hash": run_dir.name,
         }
     )
-    tracking.call("log inputs", run_logging.log_run_inputs, tracking.mlflow, run_params(cfg),
+    tracking.call("log inputs", run_logging.log_run_inputs, tracking.mlflow, flatten(cfg),
                   cfg.model_dump(mode="json"), inputs, model, placement)  # fmt: skip
     if start_epoch:  # epochs a dead server missed, from history.csv
         tracking.call("log missed epochs", run_logging.log_missed_epochs, tracking.mlflow, run_id,

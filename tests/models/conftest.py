@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.config import ModelConfig
+from models.config import ModelConfig, family_config
 
 NUM_CLASSES = 5
 IMAGE_SHAPE = (32, 32, 3)
@@ -21,7 +21,7 @@ TINY = dict(
 
 
 def tiny_config(name: str, **overrides) -> ModelConfig:
-    return ModelConfig(name=name, **{**TINY, **overrides})
+    return family_config(name=name, **{**TINY, **overrides})
 
 
 def batch(n: int = 8, shape=IMAGE_SHAPE, num_classes: int = NUM_CLASSES, seed: int = 0):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from models import build_compile_args, build_model, build_training_model, inference_model
-from models.config import LossConfig, ModelConfig
-from models.registry import BUILDERS, family_names
+from models.config import LossConfig, family_config
+from models.registry import FAMILIES, family_names
 from pipelines.inputs.preprocess import with_preprocessing
 from tests.models.conftest import IMAGE_SHAPE, NUM_CLASSES, batch, loss_and_gradients, tiny_config, training_loss
 
@@ -28,18 +28,18 @@ def test_every_registered_family_is_tested_and_listed():
     for name in family_names():
         build_model(tiny_config(name), IMAGE_SHAPE, NUM_CLASSES)  # imports each family's module
     assert set(family_names()) >= {"mlp", "vgg", "inception"}
-    assert {name for name, _ in VARIANTS} == set(family_names()) <= set(BUILDERS)
+    assert {name for name, _ in VARIANTS} == set(family_names()) <= set(FAMILIES)
 
 
 def test_unknown_family_error_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown model family; choose one of .*inception.*mlp.*vgg"):
-        ModelConfig(name="resnet")
+        family_config(name="resnet")
 
 
 def _compiled(name, opts, optimizer=None):
     cfg = tiny_config(name, dropout=0.0, **opts)
     network = build_model(cfg, IMAGE_SHAPE, NUM_CLASSES)
-    model = build_training_model(network, cfg.aux_loss_weight)
+    model = build_training_model(network, getattr(cfg, "aux_loss_weight", 0.0))
     model.compile(
         optimizer=optimizer or keras.optimizers.SGD(1e-3), **build_compile_args("multiclass", LossConfig(), 5)
     )

@@ -6,7 +6,7 @@ import pytest
 
 from models import build_compile_args, build_model
 from models.blocks import Maxout
-from models.config import ACTIVATIONS, INITIALIZERS, LossConfig, ModelConfig
+from models.config import ACTIVATIONS, INITIALIZERS, LossConfig, family_config
 from pipelines.config import ConfigError, load_config
 from tests.models.conftest import batch, tiny_config
 
@@ -65,7 +65,7 @@ VARIANCE_SCALING = [name for name, keras_name in INITIALIZERS.items() if keras_n
 @pytest.mark.parametrize("initializer", VARIANCE_SCALING)
 def test_every_initializer_builds_trains_and_has_the_named_variance(initializer):
     # A wide first layer: fan_in 1024, fan_out 256, so the sample std is close to the theory.
-    cfg = ModelConfig(hidden_units=[256], initializer=initializer, batch_norm=False, dropout=0.0)
+    cfg = family_config(hidden_units=[256], initializer=initializer, batch_norm=False, dropout=0.0)
     model = build_model(cfg, (32, 32, 1), 5)
     kernel = model.get_layer("dense1").kernel.numpy()
     fan_in, fan_out = kernel.shape
@@ -82,7 +82,7 @@ def test_every_initializer_builds_trains_and_has_the_named_variance(initializer)
 
 @pytest.mark.parametrize(("initializer", "std"), [("zeros", 0.0), ("random_normal", 0.05)])
 def test_lesson_initializers_zeros_and_small_random_normal(initializer, std):
-    cfg = ModelConfig(hidden_units=[256], initializer=initializer, batch_norm=False, dropout=0.0)
+    cfg = family_config(hidden_units=[256], initializer=initializer, batch_norm=False, dropout=0.0)
     kernel = build_model(cfg, (32, 32, 1), 5).get_layer("dense1").kernel.numpy()
     assert kernel.std() == pytest.approx(std, abs=0.002)
 
@@ -103,7 +103,8 @@ def test_l1_l2_penalties_on_every_kernel_enter_the_loss(name):
     [
         ("model.activation=swishy", ["model.activation", "'swishy'", "maxout", "hard_swish"]),
         ("model.initializer=kaiming", ["model.initializer", "'kaiming'", "xavier_uniform", "he_normal"]),
-        ("model.vgg_depth=17", ["model.vgg_depth", "17", "16"]),
+        ("model.name=vgg model.vgg_depth=17", ["model.vgg_depth", "17", "16"]),
+        ("model.vgg_depth=19", ["model.vgg_depth", "belongs to model family vgg", "'mlp'", "model.name=vgg"]),
         ("model.task=regression", ["model.task", "multilabel"]),
         ("model.hidden_units=[64,0]", ["model.hidden_units", "at least 1 unit"]),
         ("train.optimizer.schedule=step", ["warmup_epochs", "cosine", "step"]),
@@ -115,7 +116,7 @@ def test_bad_model_options_fail_at_load_time_with_one_line(override, fragments):
         assert load_config(None, [override]).train.optimizer.clipnorm == 1
         return
     with pytest.raises(ConfigError) as err:
-        load_config(None, [override])
+        load_config(None, override.split())
     assert "\n" not in str(err.value)
     for fragment in fragments:
         assert fragment in str(err.value)

@@ -5,14 +5,14 @@ import gc
 import pytest
 
 from models import build_model, inference_model
-from models.config import ModelConfig
+from models.config import family_config
 
 PAPER = dict(batch_norm=False, width_multiplier=1.0)
 
 
 def test_vgg16_paper_head_at_224_has_exactly_138_357_544_parameters():
     # 138M float32 weights (~550 MB): built once, counted, never run.
-    model = build_model(ModelConfig(name="vgg", vgg_depth=16, vgg_head="paper", **PAPER), (224, 224, 3), 1000)
+    model = build_model(family_config(name="vgg", vgg_depth=16, vgg_head="paper", **PAPER), (224, 224, 3), 1000)
     try:
         assert model.count_params() == 138_357_544
     finally:
@@ -26,12 +26,12 @@ def test_vgg16_paper_head_at_224_has_exactly_138_357_544_parameters():
     ("depth", "conv_params"), [(11, 9_220_480), (13, 9_404_992), (16, 14_714_688), (19, 20_024_384)]
 )
 def test_vgg_depths_match_the_reference_convolution_counts(depth, conv_params):
-    model = build_model(ModelConfig(name="vgg", vgg_depth=depth, vgg_head="gap", **PAPER), (32, 32, 3), 1000)
+    model = build_model(family_config(name="vgg", vgg_depth=depth, vgg_head="gap", **PAPER), (32, 32, 3), 1000)
     assert model.count_params() == conv_params + 513_000
 
 
 def test_googlenet_paper_configuration_count():
-    cfg = ModelConfig(name="inception", inception_modules="googlenet", inception_stem="paper", **PAPER)
+    cfg = family_config(name="inception", inception_modules="googlenet", inception_stem="paper", **PAPER)
     model = build_model(cfg, (224, 224, 3), 1000)
     assert model.count_params() == 6_998_552
     biases = sum(w.numpy().size for w in model.weights if w.path.endswith("bias"))

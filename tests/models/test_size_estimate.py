@@ -9,7 +9,7 @@ import pytest
 
 import models.families
 from models import build_model
-from models.config import ModelConfig
+from models.config import family_config
 from models.size import check_model_fits, estimate_parameters
 from tests.conftest import ROOT
 from tests.models.conftest import IMAGE_SHAPE, NUM_CLASSES, tiny_config
@@ -40,12 +40,12 @@ def test_the_estimate_equals_keras_count_params(name, variant):
 
 
 def test_the_vgg16_paper_count_is_known_without_building_it():
-    cfg = ModelConfig(name="vgg", vgg_depth=16, vgg_head="paper", batch_norm=False)
+    cfg = family_config(name="vgg", vgg_depth=16, vgg_head="paper", batch_norm=False)
     assert estimate_parameters(cfg, (224, 224, 3), 1000) == 138_357_544
 
 
 def test_a_model_larger_than_memory_is_one_line_naming_count_and_memory():
-    cfg = ModelConfig(name="mlp", hidden_units=[100_000_000])
+    cfg = family_config(name="mlp", hidden_units=[100_000_000])
     with pytest.raises(ValueError) as err:
         check_model_fits(cfg, (8, 8, 1), 10, memory_bytes=8 * 2**30)
     message = str(err.value)

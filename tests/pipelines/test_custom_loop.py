@@ -6,14 +6,14 @@ import pytest
 import tensorflow as tf
 
 from models import build_compile_args, build_model, build_training_model
-from models.config import LossConfig, ModelConfig
+from models.config import LossConfig, family_config
 from pipelines.training.distributed.custom_loop import fit_with_custom_loop
 
 
 @pytest.mark.slow
 def test_custom_loop_trains_inception_with_auxiliary_classifiers():
     keras.utils.set_random_seed(0)
-    cfg = ModelConfig(
+    cfg = family_config(
         name="inception",
         inception_modules="compact",
         inception_stem="compact",
@@ -53,7 +53,7 @@ def test_custom_loop_trains_inception_with_auxiliary_classifiers():
 @pytest.mark.parametrize("task", ["binary", "multilabel"])
 def test_custom_loop_accuracy_is_what_keras_reports_for_sigmoid_heads(task):
     keras.utils.set_random_seed(1)
-    cfg = ModelConfig(name="mlp", hidden_units=[8], task=task, batch_norm=False, dropout=0.0)
+    cfg = family_config(name="mlp", hidden_units=[8], task=task, batch_norm=False, dropout=0.0)
     model = build_model(cfg, (4, 4, 1), 2)
     model.compile(optimizer=keras.optimizers.SGD(0.0), **build_compile_args(task, LossConfig(), 2))
     rng = np.random.default_rng(1)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.config import ModelConfig
+from models.config import family_config
 from pipelines.config.train import TrainConfig
 from pipelines.inputs.preprocess import with_preprocessing
 from pipelines.training.fine_tune import build_pretrained_network, head_phase
@@ -56,7 +56,7 @@ def test_imagenet_weights_in_keras_format_load_from_keras_home(tmp_path, monkeyp
     source = _write_keras_weights_file(
         "VGG16", tmp_path / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     )
-    cfg = ModelConfig(name="vgg", vgg_depth=16, pretrained="imagenet", dropout=0.0)
+    cfg = family_config(name="vgg", vgg_depth=16, pretrained="imagenet", dropout=0.0)
     network, start = build_pretrained_network(cfg, SHAPE, 4, "scale", None, None)
 
     backbone = network.get_layer("backbone")
@@ -69,7 +69,7 @@ def test_imagenet_weights_in_keras_format_load_from_keras_home(tmp_path, monkeyp
 def test_missing_imagenet_weights_is_one_line_naming_the_file_and_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(keras.utils, "get_file", _offline)  # this machine has no network: make it certain
-    cfg = ModelConfig(name="inception", pretrained="imagenet")
+    cfg = family_config(name="inception", pretrained="imagenet")
     with pytest.raises(ValueError) as err:
         build_pretrained_network(cfg, (75, 75, 3), 3, "scale", None, None)
     message = str(err.value)
@@ -84,10 +84,10 @@ def _offline(*args, **kwargs):
 
 def test_imagenet_needs_a_family_and_depth_it_has():
     with pytest.raises(ValueError, match="vgg or inception, not 'mlp'"):
-        build_pretrained_network(ModelConfig(name="mlp", pretrained="imagenet"), SHAPE, 3, "scale", None, None)
+        build_pretrained_network(family_config(name="mlp", pretrained="imagenet"), SHAPE, 3, "scale", None, None)
     with pytest.raises(ValueError, match="16 or 19, not 11"):
         build_pretrained_network(
-            ModelConfig(name="vgg", vgg_depth=11, pretrained="imagenet"), SHAPE, 3, "scale", None, None
+            family_config(name="vgg", vgg_depth=11, pretrained="imagenet"), SHAPE, 3, "scale", None, None
         )
 
 
@@ -95,7 +95,7 @@ def _project_model_file(tmp_path, num_classes: int = 3, shape=(16, 16, 3)):
     """A served model as this project saves it: normalization in front of a small conv network."""
     from models import build_model
 
-    cfg = ModelConfig(name="vgg", vgg_depth=11, width_multiplier=0.125, dropout=0.0)
+    cfg = family_config(name="vgg", vgg_depth=11, width_multiplier=0.125, dropout=0.0)
     network = build_model(cfg, shape, num_classes)
     served = with_preprocessing(network, "standardize", [100.0] * 3, [50.0] * 3)
     path = tmp_path / "source.keras"
@@ -105,7 +105,7 @@ def _project_model_file(tmp_path, num_classes: int = 3, shape=(16, 16, 3)):
 
 def test_a_project_model_lends_its_backbone_and_the_head_follows_the_new_classes(tmp_path):
     path, source_network = _project_model_file(tmp_path, num_classes=3)
-    cfg = ModelConfig(name="vgg", pretrained=str(path), dropout=0.0)
+    cfg = family_config(name="vgg", pretrained=str(path), dropout=0.0)
     network, start = build_pretrained_network(cfg, SHAPE, 5, "scale", None, None)  # other size, other classes
 
     assert network.output_shape == (None, 5)
@@ -121,13 +121,13 @@ def test_a_project_model_lends_its_backbone_and_the_head_follows_the_new_classes
 
 def test_a_backbone_of_other_channels_is_one_line(tmp_path):
     path, _ = _project_model_file(tmp_path)
-    cfg = ModelConfig(name="vgg", pretrained=str(path))
+    cfg = family_config(name="vgg", pretrained=str(path))
     with pytest.raises(ValueError, match="3-channel images, this dataset has 1"):
         build_pretrained_network(cfg, (16, 16, 1), 2, "scale", None, None)
 
 
 def test_a_missing_file_is_one_line(tmp_path):
-    cfg = ModelConfig(name="vgg", pretrained=str(tmp_path / "nope.keras"))
+    cfg = family_config(name="vgg", pretrained=str(tmp_path / "nope.keras"))
     with pytest.raises(ValueError, match="no such file"):
         build_pretrained_network(cfg, SHAPE, 2, "scale", None, None)
 
@@ -135,7 +135,7 @@ def test_a_missing_file_is_one_line(tmp_path):
 @pytest.mark.slow
 def test_phase_one_leaves_the_backbone_alone_and_phase_two_trains_it_slower(tmp_path):
     path, _ = _project_model_file(tmp_path)
-    model_cfg = ModelConfig(name="vgg", pretrained=str(path), dropout=0.0)
+    model_cfg = family_config(name="vgg", pretrained=str(path), dropout=0.0)
     train_cfg = TrainConfig(epochs=1, fine_tune={"head_epochs": 2, "backbone_lr_scale": 0.1})
     inputs = _inputs(num_classes=4)
     network, model, _start = build_compiled_model(model_cfg, train_cfg, "scale", False, inputs)

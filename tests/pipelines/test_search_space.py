@@ -46,11 +46,11 @@ def test_good_space_reads_yaml_number_spellings_and_list_choices(tmp_path):
     text = """
 train.optimizer.learning_rate: {log_float: [1e-4, 1e-1]}
 model.hidden_units: {choice: [[64], [128, 64]]}
-model.vgg_depth: {choice: [11, 13, 16]}
+model.activation: {choice: [relu, gelu]}
 fixed: {train.epochs: 3}
 """
     space = load_space(space_file(tmp_path, text), BASE)
-    assert space.keys() == ["train.optimizer.learning_rate", "model.hidden_units", "model.vgg_depth"]
+    assert space.keys() == ["train.optimizer.learning_rate", "model.hidden_units", "model.activation"]
     assert space.params[0].values == (1e-4, 1e-1)  # YAML 1.1 reads `1e-4` as a string
     assert space.fixed == {"train.epochs": 3}
     with pytest.raises(SpaceError, match=r"'train\.optimizer\.learning_rate' is a log_float range"):
@@ -97,3 +97,11 @@ def test_one_of_sets_several_keys_per_trial_and_each_set_is_checked(tmp_path):
     with pytest.raises(SpaceError) as err:
         load_space(space_file(tmp_path, bad), BASE)
     assert "config key 'train.loss.label_smoothing' = 1.5" in str(err.value)
+
+
+def test_a_space_key_of_another_family_is_refused(tmp_path):
+    """`model.vgg_depth` searched on an MLP config would leave every trial the same: one line instead."""
+    path = tmp_path / "space.yaml"
+    path.write_text("model.vgg_depth: {choice: [11, 16]}\n")
+    with pytest.raises(SpaceError, match=r"'model.vgg_depth' belongs to model family vgg, not to this run's 'mlp'"):
+        load_space(path, load_config(None).model_dump())
