@@ -67,12 +67,11 @@ def summarize(mlflow, study, parent_run_id: str, space: SearchSpace, user_base: 
     client = mlflow.MlflowClient()
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(t.state == s for t in trials) for s in TrialState if any(t.state == s for t in trials)}
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
     for name, count in states.items():
         client.log_metric(parent_run_id, f"trials_{name.lower()}", count)
-    if not complete:
+    best = best_trial(trials)
+    if best is None:
         return {"states": states, "best": None}
-    best = max(complete, key=lambda t: t.value)
     values = decode_params(space, best.params)
     best_config = with_values(user_base, values)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +138,12 @@ def plot_trials(trials, path: Path) -> Path:
 
 def _short(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def best_trial(trials):
+    """The complete trial with the highest value; None before any completes."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    return max(complete, key=lambda t: t.value) if complete else None
 
 
 def register_best(mlflow, best, user_cfg, parent_run_id: str) -> str | None:

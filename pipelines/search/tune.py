@@ -24,7 +24,7 @@ from pipelines.search.study import (
     one_worker_at_a_time,
     open_study,
 )
-from pipelines.search.summary import parent_run, register_best, summarize
+from pipelines.search.summary import best_trial, parent_run, register_best, summarize
 from pipelines.tracking.store import experiment_name, setup_mlflow
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,14 @@ def run_tune(cfg: ExperimentConfig, options: TuneOptions) -> TuneResult:
     summary = summarize(mlflow, study, parent, space, user_base, out_dir)
     best = summary["best"]
     registered = None
-    if best:  # every worker gets here; the lock lets the first register and the others see it done
+    if best:  # every worker gets here: the last to finish registers the study's final best, once
         with one_worker_at_a_time(options.study.storage or default_storage(), name):
-            registered = register_best(mlflow, best, user_cfg, parent)
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial is not one still running
+            trials = study.get_trials(deepcopy=False)  # read again under the lock: others may have finished
+            if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
+                log.info("other workers still run trials of study '%s': the last to finish registers the best", name)
+            else:
+                registered = register_best(mlflow, best_trial(trials), user_cfg, parent)
     mlflow.MlflowClient().set_terminated(parent, "FINISHED")
     return TuneResult(
         name, parent, summary["states"], best.value if best else None, summary.get("params", {}),
