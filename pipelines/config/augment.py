@@ -60,6 +60,7 @@ class AugmentConfig(BaseModel):
     # Applied after the preset's transforms.
     transforms: list[TransformSpec] = Field(default_factory=list)
     # Processes that run albumentations beside the training process ("auto": one per core
-    # when there are several cores; 0: inside tf.data's own threads, bound by the GIL).
+    # when there are several cores and 16 MiB of images or more; 0: inside tf.data's own threads,
+    # bound by the GIL).
     # At most MAX_WORKERS: each is a process importing albumentations (10,000 would swamp the machine).
     workers: Annotated[int, Field(ge=0, le=MAX_WORKERS)] | Literal["auto"] = "auto"

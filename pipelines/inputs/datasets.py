@@ -57,7 +57,7 @@ def build_train_ds(  # noqa: PLR0913 - the dataset's independent knobs, each a c
         )
         return ds.prefetch(AUTOTUNE)
 
-    workers = resolve_workers(workers)
+    workers = resolve_workers(workers, images.images.nbytes)
     if workers > 0:
         pool = AugmentPool(images.images, augmenter, seed, workers, batch_size)
         apply, parallel = pool.augment, 2 * workers  # one batch running and one queued per worker

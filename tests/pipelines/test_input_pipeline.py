@@ -1,6 +1,7 @@
 """The tf.data training pipeline: seeded, complete epochs, workers == threads, normalization parity."""
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -135,3 +136,13 @@ def test_flowers_pipeline_runs_with_the_shipped_augmentation(flowers_dir):
     assert x.shape == (16, 64, 64, 3)
     assert y.shape == (16, 5)
     assert 30 < x.mean() < 220  # real photos, augmented, not blank
+
+
+def test_auto_workers_start_processes_only_for_a_set_worth_it():
+    """A small set (digits: 80 kB) is augmented in threads: starting processes would cost more than its epoch."""
+    from pipelines.inputs.augment_pool import SMALL_SET_BYTES, resolve_workers
+
+    cores = len(os.sched_getaffinity(0))
+    assert resolve_workers("auto", 1257 * 8 * 8) == 0
+    assert resolve_workers("auto", SMALL_SET_BYTES) == (cores if cores > 1 else 0)
+    assert resolve_workers(2, 100) == 2  # an explicit count is kept
