@@ -103,16 +103,18 @@ def family_config(value: "dict | ModelConfig | None" = None, **fields) -> ModelC
     """The `model` slice validated by its family's config class (chosen by `name`, default mlp).
 
     Other families' fields are dropped, not refused, so `model.name=vgg` works on an MLP config
-    (as Keras Applications ignore what a model does not use); a key no family has is refused.
+    (pipelines.config.loading refuses them when typed on the command line); a key no family has is refused.
     """
-    if isinstance(value, ModelConfig) and not fields:
-        return value
-    data = {**(value.model_dump() if isinstance(value, ModelConfig) else value or {}), **fields}
+    if isinstance(value, ModelConfig):
+        value = value.model_dump()
+    if not isinstance(value, dict | None):
+        return value  # not a mapping (`model: 5`): pydantic's own one-line error
+    data = {**(value or {}), **fields}
     name = data.get("name", "mlp")
     known = isinstance(name, str) and name in family_names()
     own = config_class(name) if known else ModelConfig  # an unknown name: the base says which names there are
     others = {field for other in family_names() for field in family_fields(other)} - set(own.model_fields)
-    return own.model_validate({key: value for key, value in data.items() if key not in others})
+    return own.model_validate({key: item for key, item in data.items() if key not in others})
 
 
 def config_class(name: str) -> type[ModelConfig]:

@@ -39,6 +39,8 @@ def test_nested_override_reaches_sub_section():
         ("train.epochs=0", ["train.epochs", "0", "greater than or equal to 1"]),
         ("data.val_fraction=0.9", ["data.val_fraction", "0.9", "less than 0.5"]),
         ("model.name=resnet", ["model.name", "'resnet'", "mlp", "vgg", "inception"]),
+        ("model=5", ["config key 'model' = 5", "valid dictionary"]),
+        ("model.name=[1]", ["model.name", "valid string"]),
         ("train.optimizer.name=lion", ["train.optimizer.name", "'lion'", "adamw"]),
         ("data.source=folder", ["data.path is required"]),
         ("noequals", ["must look like section.key=value"]),
