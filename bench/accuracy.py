@@ -196,7 +196,7 @@ def train_family(family: str, data_path: Path, seconds: float, seed: int, regime
     """The flowers regime trains the shipped config; the others what `make train-<family> DATA=<folder>` picks."""
     import mlflow
 
-    from app.dataset_choice import config_for
+    from app.dataset_choice import config_for, starts_pretrained
     from models import build_model
     from pipelines.config import load_config
     from pipelines.training.workflow import run_training
@@ -204,7 +204,9 @@ def train_family(family: str, data_path: Path, seconds: float, seed: int, regime
     if regime == "flowers":
         config, chosen = ROOT / FAMILIES[family], [f"data.path={data_path}"]
     else:
-        config, chosen = config_for(family, str(data_path), seconds / 60)
+        # As the CLI does: with model.pretrained among the extras, the folder defaults fine-tune.
+        pretrained = starts_pretrained(dict(o.partition("=")[::2] for o in extra))
+        config, chosen = config_for(family, str(data_path), seconds / 60, pretrained)
 
     # A fresh run directory: a backup left by an interrupted benchmark would otherwise be
     # resumed, and the resumed run would have had more than its budget.
