@@ -38,7 +38,7 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None, pret
 
     `pretrained` (model.pretrained is set): the fine-tuning recipe, the smallest input size and
     as many epochs as fit. A backbone brings its features; a few hundred photos need many passes
-    more than detail (transfer regime, docs/models.md: 64 px x 60 epochs 0.665, 128 px x 24 0.594).
+    more than detail (transfer regime, bench/README.md: 64 px x 60 epochs 0.665, 128 px x 24 0.594, one run).
     """
     counts, sizes = _profile(root)
     if not counts:
