@@ -182,8 +182,7 @@ def resolve_config_args(args) -> tuple[str | None, list[str]]:
     if args.family:
         if config:
             raise ValueError(f"give either a config file ('{config}') or --family, not both")
-        given = dict(o.partition("=")[::2] for o in overrides)
-        config, chosen = config_for(args.family, args.data, budget, starts_pretrained(given))
+        config, chosen = config_for(args.family, args.data, budget, starts_pretrained(overrides))
         overrides = [*chosen, *overrides]
         if args.data:
             return config, overrides

@@ -74,7 +74,7 @@ def for_source_overrides(
         )
     if source == "folder" and not Path(path).expanduser().is_dir():
         raise ValueError(f"data.path '{path}' is not a folder (of class sub-folders of images)")
-    chosen_config, chosen = config_for(family, data, budget_minutes, starts_pretrained(given))
+    chosen_config, chosen = config_for(family, data, budget_minutes, starts_pretrained(overrides))
     rest = [o for o in overrides if not o.startswith(("data.source=", "data.path="))]
     cfg = load_config(chosen_config, [*chosen, *rest])
     size = f"{cfg.data.image_size[0]}x{cfg.data.image_size[1]}x{cfg.data.channels}"
@@ -85,9 +85,11 @@ def for_source_overrides(
     return chosen_config, [*chosen, *rest], note
 
 
-def starts_pretrained(overrides: dict) -> bool:
-    """Whether the user's overrides start from a pretrained model (the folder defaults then fine-tune)."""
-    return overrides.get("model.pretrained", "null") not in ("", "null", "None", "none")
+def starts_pretrained(overrides) -> bool:
+    """Whether `key=value` overrides start from a pretrained model (the folder defaults then fine-tune).
+    The last value of a key wins, as in load_config."""
+    given = dict(o.partition("=")[::2] for o in overrides)
+    return given.get("model.pretrained", "null") not in ("", "null", "None", "none")
 
 
 def experiment_for(data: str) -> str:

@@ -205,8 +205,7 @@ def train_family(family: str, data_path: Path, seconds: float, seed: int, regime
         config, chosen = ROOT / FAMILIES[family], [f"data.path={data_path}"]
     else:
         # As the CLI does: with model.pretrained among the extras, the folder defaults fine-tune.
-        pretrained = starts_pretrained(dict(o.partition("=")[::2] for o in extra))
-        config, chosen = config_for(family, str(data_path), seconds / 60, pretrained)
+        config, chosen = config_for(family, str(data_path), seconds / 60, starts_pretrained(extra))
 
     # A fresh run directory: a backup left by an interrupted benchmark would otherwise be
     # resumed, and the resumed run would have had more than its budget.
