@@ -25,6 +25,7 @@ CONV_FAMILIES = ("vgg", "inception")
 EPOCH_OVERHEAD = 1.15
 CONV_SIZES = (128, 96, 64)
 MIN_EPOCHS, MAX_EPOCHS = 20, 60  # 15 measured worse: binary regime 96 px x 16 epochs 0.782 vs 64 px x 29 0.831
+MAX_CYCLES = 4  # snapshot-ensemble members when the budget holds more than MAX_EPOCHS (cycles_and_epochs)
 TRAIN_SHARE = 0.7  # of a flat folder; train/ is used as is
 VAL_SHARE = 0.15 / 0.7  # validation images per training image in a flat folder's split
 PROBE_IMAGES = 128  # train.gradient_health.batch_size: one forward + backward per epoch
@@ -63,8 +64,25 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None, pret
         return measured_rate(CONFIG_DIR / f"flowers_{family}.yaml", size, 3, len(counts), batch)
 
     sizes = CONV_SIZES[-1:] if pretrained else CONV_SIZES
-    size, epochs = _size_and_epochs(rate_at, n_train, overhead, typical, budget * 60, shipped.progressive_resize, sizes)
-    return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}", *smaller_batch]
+    size, fit = _size_and_epochs(rate_at, n_train, overhead, typical, budget * 60, shipped.progressive_resize, sizes)
+    cycles, epochs = cycles_and_epochs(fit)
+    snapshots = [f"train.snapshot_cycles={cycles}"] if cycles > 1 else []
+    return [*out, f"data.image_size=[{size},{size}]", f"train.epochs={epochs}", *snapshots, *smaller_batch]
+
+
+def cycles_and_epochs(fit: int) -> tuple[int, int]:
+    """(snapshot cycles, train.epochs) for `fit` epochs that the budget holds.
+
+    Up to MAX_EPOCHS: one cycle of them all. Beyond, a small set has run out of data, not of
+    time: more passes of one schedule only overfit, so the budget goes to more cycles of at
+    least MAX_EPOCHS / 2 each (a snapshot ensemble, pipelines/training/snapshots.py), at most
+    MAX_CYCLES of them.
+    """
+    if fit <= MAX_EPOCHS:
+        return 1, max(5, fit)
+    cycles = min(MAX_CYCLES, math.ceil(fit / MAX_EPOCHS))
+    per_cycle = min(MAX_EPOCHS, fit // cycles)
+    return cycles, cycles * per_cycle
 
 
 def measured_rate(config_path, size: int, channels: int, num_classes: int, batch: int) -> tuple[float, float]:
@@ -97,7 +115,7 @@ def shipped_train(family: str):
 def _size_and_epochs(
     rate_at, n_train: int, overhead: float, typical: int, seconds: float, progressive, sizes=CONV_SIZES
 ):
-    """(side, epochs): the largest side leaving MIN_EPOCHS in the budget, and the epochs that fit.
+    """(side, epochs): the largest side leaving MIN_EPOCHS in the budget, and the epochs that fit (uncapped).
 
     `rate_at(side)`: (training images/s, seconds of graph tracing) at that side, measured.
     """
@@ -116,7 +134,7 @@ def _size_and_epochs(
                 per_epoch = n_train * mean_cost(max(1, epochs), size, progressive) + overhead
                 epochs = math.floor(left * rate / max(1.0, per_epoch))
         if epochs >= MIN_EPOCHS or size == sizes[-1]:
-            return size, max(5, min(MAX_EPOCHS, epochs))
+            return size, epochs
     raise AssertionError("unreachable: the smallest size always returns")
 
 

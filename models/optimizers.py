@@ -15,9 +15,16 @@ import keras
 NOT_DECAYED = ["bias", "gamma", "beta"]
 
 
-def build_optimizer(cfg, steps_per_epoch: int, epochs: int, follow_budget: bool = False) -> keras.optimizers.Optimizer:
-    """`follow_budget`: a run with a time budget; its schedule ends when the budget does (FollowsBudget)."""
-    lr = build_schedule(cfg, steps_per_epoch, epochs)
+def build_optimizer(
+    cfg, steps_per_epoch: int, epochs: int, follow_budget: bool = False, cycles: int = 1
+) -> keras.optimizers.Optimizer:
+    """`follow_budget`: a run with a time budget; its schedule ends when the budget does (FollowsBudget).
+
+    `cycles` > 1: the schedule is planned for epochs / cycles and runs that many times (Cyclic).
+    """
+    lr = build_schedule(cfg, steps_per_epoch, max(1, epochs // cycles))
+    if cycles > 1 and not isinstance(lr, float):
+        lr = Cyclic(lr, steps_per_epoch * max(1, epochs // cycles), cycles)
     if follow_budget and not isinstance(lr, float):
         lr = FollowsBudget(lr, steps_per_epoch * epochs)
     kwargs = {k: getattr(cfg, k) for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(cfg, k)}
@@ -168,3 +175,33 @@ class FollowsBudget(keras.optimizers.schedules.LearningRateSchedule):
     @classmethod
     def from_config(cls, config):
         return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["total_steps"])
+
+
+@keras.saving.register_keras_serializable(package="imgclf")
+class Cyclic(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` restarted every `cycle_steps`, `cycles` times: the warm restarts of a snapshot ensemble.
+
+    Each cycle ends annealed (a good model to keep) and the next one's ramp moves the weights
+    to another minimum nearby, so the kept models disagree where averaging them pays. Past the
+    last cycle (a budget-following clock at 100 %) the rate stays at the last cycle's end.
+    """
+
+    def __init__(self, schedule, cycle_steps: int, cycles: int):
+        self.schedule = schedule
+        self.cycle_steps, self.cycles = int(cycle_steps), int(cycles)
+
+    def __call__(self, step):
+        cycle = float(self.cycle_steps)
+        step = keras.ops.minimum(keras.ops.cast(step, "float32"), cycle * self.cycles - 1.0)
+        return self.schedule(step - cycle * keras.ops.floor(step / cycle))
+
+    def get_config(self):
+        return {
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "cycle_steps": self.cycle_steps,
+            "cycles": self.cycles,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["cycle_steps"], config["cycles"])

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.config import LossConfig, OptimizerConfig
 
@@ -81,3 +81,22 @@ class TrainConfig(BaseModel):
     fine_tune: FineTuneConfig = FineTuneConfig()
     # How many misclassified test images the evaluation report shows.
     misclassified_examples: int = Field(default=25, ge=0, le=100)
+    # A snapshot ensemble (Huang et al. 2017): the learning-rate schedule runs this many times
+    # over train.epochs, each cycle restarting from the last one's weights; every cycle's final
+    # weights are kept and the saved model averages their predictions when that scores at least
+    # as well on validation as each cycle alone (pipelines/training/snapshots.py). The folder
+    # defaults set it when a small set would stop at the epoch cap with budget left.
+    snapshot_cycles: int = Field(default=1, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _cycles_need_a_schedule(self) -> "TrainConfig":
+        if self.snapshot_cycles > 1 and self.optimizer.schedule == "constant":
+            raise ValueError(
+                f"train.snapshot_cycles={self.snapshot_cycles} repeats a learning-rate schedule; "
+                "train.optimizer.schedule 'constant' has none (choose onecycle, cosine, step or exponential)"
+            )
+        if self.snapshot_cycles > self.epochs:
+            raise ValueError(
+                f"train.snapshot_cycles={self.snapshot_cycles} needs at least as many train.epochs ({self.epochs})"
+            )
+        return self

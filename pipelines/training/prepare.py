@@ -164,7 +164,9 @@ def compile_model(model, network, model_cfg, train_cfg, jit_compile: bool, input
     compile_args = build_compile_args(model_cfg.task, train_cfg.loss, inputs.num_classes)  # head-matched
     _check_monitor(train_cfg.monitor, compile_args["metrics"])
     follow_budget = train_cfg.time_budget_minutes is not None  # the schedule ends when the budget ends
-    optimizer = build_optimizer(train_cfg.optimizer, inputs.steps_per_epoch, train_cfg.epochs, follow_budget)
+    optimizer = build_optimizer(
+        train_cfg.optimizer, inputs.steps_per_epoch, train_cfg.epochs, follow_budget, train_cfg.snapshot_cycles
+    )
     if model_cfg.pretrained and train_cfg.fine_tune.backbone_lr_scale != 1.0:
         from models.pretrained import scale_backbone_learning_rate
 

@@ -117,10 +117,14 @@ def _train(cfg: ExperimentConfig, overrides, backup, parent_run_id, extra_callba
 
         # 3. fit, every epoch logged; then the trained state is kept until it is safely logged.
         metrics_callback = MlflowMetrics(tracking, lambda: current_learning_rate(model.optimizer))
-        callbacks = [metrics_callback, *extra_callbacks]
+        served_network = inference_model(network)  # main output only: what the report scores and the file holds
+        keeper = _snapshot_keeper(cfg.train, served_network, run_dir, start_epoch)
+        callbacks = [metrics_callback, *extra_callbacks, *([keeper] if keeper else [])]
         outcome = train_model(model, inputs, setup, extra_callbacks=callbacks, log_metrics=tracking.log_metrics)
         model = outcome.model  # multi-worker: the chief's plain copy
         write_snapshot(model, run_dir / "backup", outcome.last_epoch, complete=True)
+        if keeper is not None:  # the kept cycles, their average or the best alone: what validation prefers
+            served_network, model = _choose_snapshots(tracking, cfg, keeper, served_network, model, inputs)
 
         # 4. the test report (confusion matrix, curves, ...); 5. the served model: main output only
         # (no auxiliary classifiers), raw pixels in. Both written locally first, then logged.
@@ -136,7 +140,7 @@ def _train(cfg: ExperimentConfig, overrides, backup, parent_run_id, extra_callba
         )
         image_shape = inputs.splits.train.images.shape[1:]  # fixed, also for a network trained at several sizes
         served = with_tta(
-            with_preprocessing(inference_model(network), cfg.data.normalization, inputs.mean, inputs.std, image_shape),
+            with_preprocessing(served_network, cfg.data.normalization, inputs.mean, inputs.std, image_shape),
             cfg.evaluate.tta,
         )
         log.info("saving the served model (raw pixels in, class probabilities out)", extra=STAGE)
@@ -163,9 +167,37 @@ def _train(cfg: ExperimentConfig, overrides, backup, parent_run_id, extra_callba
     if logged is None or not tracking.online:  # the server died, at the latest while ending the run
         result.untracked = tracking.lost
         return result
-    shutil.rmtree(run_dir / "backup", ignore_errors=True)  # the model is logged: the backup has served
+    for kept in ("backup", "snapshots"):  # the model is logged: the backup and the kept cycles have served
+        shutil.rmtree(run_dir / kept, ignore_errors=True)
     result.model_uri, result.registered, result.best = logged
     return result
+
+
+def _snapshot_keeper(train_cfg, served_network, run_dir: Path, start_epoch: int):
+    """The callback keeping each learning-rate cycle's weights (train.snapshot_cycles > 1), else None."""
+    if train_cfg.snapshot_cycles < 2:
+        return None
+    from pipelines.training.snapshots import SnapshotKeeper
+
+    cycles = train_cfg.snapshot_cycles
+    return SnapshotKeeper(served_network, cycles, train_cfg.epochs, run_dir / "snapshots", start_epoch)
+
+
+def _choose_snapshots(tracking, cfg: ExperimentConfig, keeper, network, model, inputs):
+    """(served network, model the report scores): the ensemble of the kept cycles, or the best one alone."""
+    from pipelines.inputs.preprocess import with_preprocessing
+    from pipelines.training.snapshots import choose_served_network
+
+    members = [*keeper.members, network.get_weights()]  # the trained network is the last cycle's end
+    if len(members) < 2:  # the budget ended inside the first cycle
+        return network, model
+
+    def with_pixels(net):
+        return with_preprocessing(net, cfg.data.normalization, inputs.mean, inputs.std)
+
+    served, figures = choose_served_network(network, members, inputs.splits.val, with_pixels)
+    tracking.call("log snapshot figures", tracking.mlflow.log_metrics, figures)
+    return served, with_pixels(served)
 
 
 def _log_run_start(tracking, cfg, name, run_dir, inputs, model, placement, start_epoch, run_id) -> None:  # noqa: PLR0913 - the run's pieces, each logged
