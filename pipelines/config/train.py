@@ -87,6 +87,10 @@ class TrainConfig(BaseModel):
     # as well on validation as each cycle alone (pipelines/training/snapshots.py). The folder
     # defaults set it when a small set would stop at the epoch cap with budget left.
     snapshot_cycles: int = Field(default=1, ge=1, le=10)
+    # warm: a cycle continues from the last one's weights; fresh: it starts again from the run's
+    # starting weights (optimizer state cleared), so the members differ by the data's order and
+    # augmentation alone, like independently trained models.
+    snapshot_restart: Literal["warm", "fresh"] = "warm"
 
     @model_validator(mode="after")
     def _cycles_need_a_schedule(self) -> "TrainConfig":

@@ -180,7 +180,8 @@ def _snapshot_keeper(train_cfg, served_network, run_dir: Path, start_epoch: int)
     from pipelines.training.snapshots import SnapshotKeeper
 
     cycles = train_cfg.snapshot_cycles
-    return SnapshotKeeper(served_network, cycles, train_cfg.epochs, run_dir / "snapshots", start_epoch)
+    folder, restart = run_dir / "snapshots", train_cfg.snapshot_restart
+    return SnapshotKeeper(served_network, cycles, train_cfg.epochs, folder, start_epoch, restart)
 
 
 def _choose_snapshots(tracking, cfg: ExperimentConfig, keeper, network, model, inputs):

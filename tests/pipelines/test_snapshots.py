@@ -133,3 +133,25 @@ def test_a_run_with_cycles_logs_each_and_serves_the_chosen_model(mlflow_store, t
     served = keras.saving.load_model(Path(result.run_dir) / "model.keras", safe_mode=True)
     ensemble_inside = any("ensemble" in layer.name for layer in served._flatten_layers())
     assert ensemble_inside == (metrics["snapshot_members_served"] == 2)
+
+
+def test_a_fresh_restart_starts_the_next_cycle_from_the_first_weights_with_a_clean_optimizer(tmp_path):
+    network = _dense()
+    network.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="categorical_crossentropy")
+    start = network.get_weights()
+    seen = {}
+
+    class AtEpochBegin(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen[epoch] = (network.get_weights(), [np.asarray(v) for v in network.optimizer.variables[2:]])
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 4)), np.eye(3)[rng.integers(0, 3, 16)]
+    keeper = SnapshotKeeper(network, cycles=2, epochs=4, folder=tmp_path / "s", restart="fresh")
+    network.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[keeper, AtEpochBegin()])
+    assert len(keeper.members) == 1
+    assert not np.allclose(keeper.members[0][0], start[0])  # cycle 1 trained
+    weights, slots = seen[2]  # cycle 2's first epoch
+    np.testing.assert_allclose(weights[0], start[0])
+    assert all(not np.any(slot) for slot in slots)  # momentum cleared with the restart
+    assert not np.allclose(network.get_weights()[0], start[0])  # and cycle 2 trained again
