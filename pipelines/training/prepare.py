@@ -71,7 +71,8 @@ def prepare_inputs(data_cfg, augment_cfg, train_cfg, seed: int, placement, start
     if train_cfg.progressive_resize.start_scale < 1.0:
         from pipelines.training.progressive import ProgressiveResize
 
-        progressive = ProgressiveResize(train_cfg.progressive_resize, data_cfg.image_size, train_cfg.epochs)
+        cycles = train_cfg.snapshot_cycles
+        progressive = ProgressiveResize(train_cfg.progressive_resize, data_cfg.image_size, train_cfg.epochs, cycles)
         train_ds = progressive.resize(train_ds)
     mean, std = channel_stats(splits.train.images)
     return RunInputs(

@@ -26,13 +26,17 @@ log = logging.getLogger(__name__)
 class ProgressiveResize(keras.callbacks.Callback):
     """Sets the training images' (height, width) at each epoch start; `resize(ds)` applies it."""
 
-    def __init__(self, cfg, image_size: tuple[int, int], epochs: int):
+    def __init__(self, cfg, image_size: tuple[int, int], epochs: int, cycles: int = 1):
         super().__init__()
-        self.cfg, self.full, self.epochs = cfg, tuple(image_size), epochs
+        self.cfg, self.full = cfg, tuple(image_size)
+        # A snapshot ensemble (train.snapshot_cycles) grows the side again in every cycle: each
+        # cycle trains as one whole run would, small images first.
+        self.epochs, self.cycles = max(1, epochs // cycles), cycles
         self.size = tf.Variable(self.shape_at(0), dtype=tf.int32, trainable=False, name="progressive_size")
 
     def shape_at(self, epoch: int) -> list[int]:
-        return [side_at(epoch, self.epochs, full, self.cfg) for full in self.full]
+        within = epoch - self.epochs * min(epoch // self.epochs, self.cycles - 1)
+        return [side_at(within, self.epochs, full, self.cfg) for full in self.full]
 
     def on_epoch_begin(self, epoch, logs=None):
         shape = self.shape_at(epoch)

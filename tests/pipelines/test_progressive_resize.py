@@ -24,6 +24,13 @@ def test_the_side_grows_linearly_in_multiples_then_stays_full():
     assert side_at(0, 10, 16, tiny) == 8  # never below one multiple
 
 
+def test_each_snapshot_cycle_grows_the_side_again_and_leftover_epochs_stay_full():
+    cfg = ProgressiveResizeConfig(start_scale=0.5, full_size_at=0.5, multiple=8)
+    callback = ProgressiveResize(cfg, (64, 64), epochs=9, cycles=2)  # cycles of 4, one epoch left over
+    sides = [callback.shape_at(epoch)[0] for epoch in range(9)]
+    assert sides == [32, 48, 64, 64, 32, 48, 64, 64, 64]
+
+
 def test_the_callback_resizes_the_training_batches_at_each_epoch_start():
     images = np.random.default_rng(0).integers(0, 256, size=(4, 32, 24, 3), dtype=np.uint8)
     ds = tf.data.Dataset.from_tensors((images, np.zeros(4)))
