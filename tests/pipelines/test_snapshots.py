@@ -155,3 +155,23 @@ def test_a_fresh_restart_starts_the_next_cycle_from_the_first_weights_with_a_cle
     np.testing.assert_allclose(weights[0], start[0])
     assert all(not np.any(slot) for slot in slots)  # momentum cleared with the restart
     assert not np.allclose(network.get_weights()[0], start[0])  # and cycle 2 trained again
+
+
+def test_a_fine_tuned_network_with_its_nested_backbone_averages_and_loads_safely(tmp_path):
+    from models import build_model
+    from models.config import family_config
+    from pipelines.inputs.preprocess import with_preprocessing
+    from pipelines.training.fine_tune import build_pretrained_network
+
+    source_cfg = family_config(name="vgg", vgg_depth=11, width_multiplier=0.125, dropout=0.0)
+    with_preprocessing(build_model(source_cfg, (16, 16, 3), 3), "scale").save(tmp_path / "source.keras")
+    cfg = family_config(name="vgg", pretrained=str(tmp_path / "source.keras"), dropout=0.0)
+    network, _ = build_pretrained_network(cfg, (16, 16, 3), 2, "scale", None, None)
+    first = network.get_weights()
+    second = [w * 0.5 for w in first]
+    ensemble = with_preprocessing(average_of(network, [first, second]), "scale")
+    ensemble.save(tmp_path / "ensemble.keras")
+    loaded = keras.saving.load_model(tmp_path / "ensemble.keras", safe_mode=True)
+    pixels = np.random.default_rng(0).integers(0, 256, size=(3, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(pixels)), np.asarray(ensemble(pixels)), atol=1e-5)
+    assert np.asarray(loaded(pixels)).shape == (3, 2)
