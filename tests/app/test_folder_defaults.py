@@ -59,11 +59,10 @@ def _cfg(family, root, budget=None):
 def test_few_large_photos_get_full_resolution_and_many_epochs(tmp_path):
     cfg = _cfg("vgg", _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140))
     # 210 training images + 45 validation (/3) + the 128-image probe = 353 per epoch:
-    # 128 px leaves 600 s x 37.5 img/s / 353 = 63 epochs: more than one schedule of 60 is worth,
-    # so two cycles of 31 (a snapshot ensemble) instead of stopping at 60 with budget left.
+    # 128 px leaves 600 s x 37.5 img/s / 353 = 63 epochs: one schedule of 60 (a second cycle needs 120).
     assert cfg.data.image_size == (128, 128)
-    assert cfg.train.epochs == 62
-    assert cfg.train.snapshot_cycles == 2
+    assert cfg.train.epochs == 60
+    assert cfg.train.snapshot_cycles == 1
     assert cfg.train.time_budget_minutes == 10
     assert cfg.train.class_weight == "none"
 
@@ -199,7 +198,7 @@ def test_a_pretrained_start_gets_the_fine_tuning_recipe(tmp_path):
     args = argparse.Namespace(config=None, overrides=["model.pretrained=run123"], family="vgg", data=str(photos))
     config, overrides = resolve_config_args(args)
     cfg = load_config(config, overrides)
-    # 64 px: 600 s x 150 img/s / 353 per epoch = 254 epochs: four cycles of 60 (the most), not one.
+    # 64 px: 600 s x 150 img/s / 353 per epoch = 254 epochs: four cycles of 60, not one schedule and 194 left.
     assert cfg.data.image_size == (64, 64)
     assert (cfg.train.epochs, cfg.train.snapshot_cycles) == (240, 4)
     assert cfg.model.pretrained == "run123"
@@ -207,10 +206,10 @@ def test_a_pretrained_start_gets_the_fine_tuning_recipe(tmp_path):
 
 @pytest.mark.parametrize(
     ("fit", "expected"),
-    [(3, (1, 5)), (40, (1, 40)), (60, (1, 60)), (90, (2, 90)), (121, (3, 120)), (180, (3, 180)), (1000, (4, 240))],
+    [(3, (1, 5)), (40, (1, 40)), (90, (1, 60)), (120, (2, 120)), (179, (2, 120)), (180, (3, 180)), (1000, (4, 240))],
 )
 def test_epochs_beyond_one_schedule_become_snapshot_cycles(fit, expected):
-    """Past MAX_EPOCHS the budget buys cycles of at least half of it, at most MAX_CYCLES."""
+    """Every further MAX_EPOCHS the budget holds buys one more cycle of the same length, at most MAX_CYCLES."""
     from app.folder_defaults import cycles_and_epochs
 
     assert cycles_and_epochs(fit) == expected
