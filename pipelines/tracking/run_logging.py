@@ -106,7 +106,7 @@ _OPERATIONAL = ("output_dir", "tracking.", "runtime.")
 # Where the data comes from: the name's first word already says it (the folder's name, never its path).
 _DATA_SOURCE = ("data.source", "data.path", "data.data_dir", "data.cache_dir", "data.cache")
 # Names are cut beyond this in the MLflow run table, chart legends and plot titles.
-MAX_RUN_NAME = 60
+MAX_RUN_NAME = 64
 # Frequent overrides spelled short, so that more of them fit.
 _SHORT = {"epochs": "ep", "batch_size": "bs"}
 
@@ -137,6 +137,12 @@ def run_name(cfg, overrides=()) -> str:
     }
     # A key given twice (train.epochs=1 ... train.epochs=3) is named once, with the value that won.
     last = dict(item.partition("=")[::2] for item in overrides)
+    cycles = last.pop("train.snapshot_cycles", "1").strip()
+    if cycles.isdigit() and cycles != "1" and last.get("train.epochs", "").strip().isdigit():
+        # A snapshot ensemble's epochs as cycles x epochs a cycle: 'ep=4x60', one part instead of two.
+        last["train.epochs"] = f"{cycles}x{int(last['train.epochs']) // max(1, int(cycles))}"
+    elif cycles not in ("", "1"):
+        last["train.snapshot_cycles"] = cycles
     for key, value in last.items():
         if key not in shown and not key.startswith(_OPERATIONAL) and key not in _DATA_SOURCE:
             parts.append(printable(_override(key.rsplit(".", 1)[-1], value), keep_lines=False))

@@ -121,6 +121,17 @@ def test_a_folder_runs_name_holds_the_folders_name_not_its_path(tmp_path):
     overrides = [*chosen, "train.optimizer.learning_rate=0.1"]
     name = run_name(load_config(config, overrides), overrides)
     # Was: "vgg 11 nesterov lr=0.1 path=/.../flowers time_budget_minutes=2 image_size=[64,64] epochs=11".
-    assert re.fullmatch(r"holiday photos vgg11 nesterov lr=0\.1 2min 64px ep=\d+( bs=32)?", name), name
+    # A budget holding several schedules of a few photos: a snapshot ensemble, 'ep=<cycles>x<epochs>'.
+    assert re.fullmatch(r"holiday photos vgg11 nesterov lr=0\.1 2min 64px ep=(\d+|\dx60)( bs=32)?", name), name
     assert len(name) <= MAX_RUN_NAME
     assert str(tmp_path) not in name
+
+
+def test_a_snapshot_ensembles_epochs_read_as_cycles_times_epochs():
+    from pipelines.config.loading import load_config
+    from pipelines.tracking.run_logging import run_name
+
+    overrides = ["train.optimizer.schedule=cosine", "train.epochs=240", "train.snapshot_cycles=4"]
+    name = run_name(load_config(None, overrides), overrides)
+    assert " ep=4x60" in name, name
+    assert "snapshot_cycles" not in name
