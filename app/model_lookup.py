@@ -5,8 +5,6 @@ MLflow answers a missing registered model with a multi-line exception, and in th
 first, so a newcomer who typed a name before training reads what the store holds and what to do.
 """
 
-import shutil
-
 from mlflow.exceptions import MlflowException
 
 SHOWN = 5  # registered names listed in the message
@@ -78,7 +76,7 @@ def _versions(client, name: str, model) -> str:
 def load_model(mlflow, uri: str):
     """(the pyfunc at `uri`, its registered version or None), loaded from a private copy that is
     removed as soon as the model is in memory (a kill -9 later leaves nothing on disk); one-line errors."""
-    from app.processes import owned_temp_dir
+    from app.processes import owned_temp_dir, remove_owned_temp_dir
     from data.errors import first_line
     from pipelines.tracking.store import keep_project_packages_first
 
@@ -94,4 +92,4 @@ def load_model(mlflow, uri: str):
     except (MlflowException, OSError) as err:
         raise ValueError(f"model '{uri}' could not be loaded: {first_line(err, 200)}") from None
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_owned_temp_dir(folder)

@@ -38,6 +38,16 @@ def owned_temp_dir(prefix: str) -> str:
     return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
 
 
+def remove_owned_temp_dir(folder: str, attempts: int = 100) -> None:
+    """Remove `folder` until it stays removed. A signal can stop the main thread while MLflow's
+    download threads still write into it; once the folder is gone their writes fail instead."""
+    for _ in range(attempts):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not os.path.exists(folder):
+            return
+        time.sleep(0.02)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
