@@ -172,7 +172,7 @@ def resolve_config_args(args) -> tuple[str | None, list[str]]:
 
     `python -m app train model.name=vgg` (no file): the first word is an override, not a path.
     """
-    from app.dataset_choice import config_for, for_source_overrides, starts_pretrained
+    from app.dataset_choice import config_for, for_source_overrides, pretrained_source
 
     config, overrides = args.config, list(args.overrides)
     if config and "=" in config:
@@ -182,7 +182,7 @@ def resolve_config_args(args) -> tuple[str | None, list[str]]:
     if args.family:
         if config:
             raise ValueError(f"give either a config file ('{config}') or --family, not both")
-        config, chosen = config_for(args.family, args.data, budget, starts_pretrained(overrides))
+        config, chosen = config_for(args.family, args.data, budget, pretrained_source(overrides))
         overrides = [*chosen, *overrides]
         if args.data:
             return config, overrides

@@ -14,7 +14,7 @@ KERAS_DATASETS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "cifar100": 3}  
 
 
 def config_for(
-    family: str, data: str | None, budget_minutes: float | None = None, pretrained: bool = False
+    family: str, data: str | None, budget_minutes: float | None = None, pretrained: str | None = None
 ) -> tuple[Path, list[str]]:
     from models.registry import family_names
 
@@ -74,7 +74,7 @@ def for_source_overrides(
         )
     if source == "folder" and not Path(path).expanduser().is_dir():
         raise ValueError(f"data.path '{path}' is not a folder (of class sub-folders of images)")
-    chosen_config, chosen = config_for(family, data, budget_minutes, starts_pretrained(overrides))
+    chosen_config, chosen = config_for(family, data, budget_minutes, pretrained_source(overrides))
     rest = [o for o in overrides if not o.startswith(("data.source=", "data.path="))]
     cfg = load_config(chosen_config, [*chosen, *rest])
     size = f"{cfg.data.image_size[0]}x{cfg.data.image_size[1]}x{cfg.data.channels}"
@@ -85,11 +85,11 @@ def for_source_overrides(
     return chosen_config, [*chosen, *rest], note
 
 
-def starts_pretrained(overrides) -> bool:
-    """Whether `key=value` overrides start from a pretrained model (the folder defaults then fine-tune).
+def pretrained_source(overrides) -> str | None:
+    """The pretrained model that `key=value` overrides start from (the folder defaults then fine-tune), or None.
     The last value of a key wins, as in load_config."""
-    given = dict(o.partition("=")[::2] for o in overrides)
-    return given.get("model.pretrained", "null") not in ("", "null", "None", "none")
+    source = dict(o.partition("=")[::2] for o in overrides).get("model.pretrained", "null")
+    return None if source in ("", "null", "None", "none") else source
 
 
 def experiment_for(data: str) -> str:

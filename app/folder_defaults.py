@@ -34,11 +34,12 @@ SAMPLE = 200  # image headers read to find the typical resolution
 MIN_STEPS_PER_EPOCH, SMALL_SET_BATCH = 20, 32
 
 
-def folder_overrides(family: str, root: Path, budget_minutes: float | None, pretrained: bool = False) -> list[str]:
+def folder_overrides(family: str, root: Path, budget_minutes: float | None, pretrained: str | None = None) -> list[str]:
     """Overrides for `family` on the folder at `root`; [] when the folder holds no images.
 
-    `pretrained` (model.pretrained is set): the fine-tuning recipe, the smallest input size and
-    as many epochs as fit. A backbone brings its features; a few hundred photos need many passes
+    `pretrained` (model.pretrained, the source): the fine-tuning recipe, the smallest input size and
+    as many epochs as fit, at the rate of the fine-tuned network itself (its backbone runs at the
+    size it learned, whatever the input size). A backbone brings its features; a few hundred photos need many passes
     more than detail (transfer regime, bench/README.md: 64 px x 60 epochs 0.665, 128 px x 24 0.594, one run).
     """
     counts, sizes = _profile(root)
@@ -61,7 +62,7 @@ def folder_overrides(family: str, root: Path, budget_minutes: float | None, pret
     batch = SMALL_SET_BATCH if smaller_batch else shipped.batch_size
 
     def rate_at(size: int) -> tuple[float, float]:
-        return measured_rate(CONFIG_DIR / f"flowers_{family}.yaml", size, 3, len(counts), batch)
+        return measured_rate(CONFIG_DIR / f"flowers_{family}.yaml", size, 3, len(counts), batch, pretrained)
 
     sizes = CONV_SIZES[-1:] if pretrained else CONV_SIZES
     size, fit = _size_and_epochs(rate_at, n_train, overhead, typical, budget * 60, shipped.progressive_resize, sizes)
@@ -86,11 +87,13 @@ def cycles_and_epochs(fit: int) -> tuple[int, int]:
     return cycles, cycles * MAX_EPOCHS
 
 
-def measured_rate(config_path, size: int, channels: int, num_classes: int, batch: int) -> tuple[float, float]:
+def measured_rate(
+    config_path, size: int, channels: int, num_classes: int, batch: int, pretrained: str | None = None
+) -> tuple[float, float]:
     """(images/s, tracing seconds): app/throughput.py, imported here so that tests can stand in for it."""
     from app.throughput import training_rate
 
-    return training_rate(config_path, size, channels, num_classes, batch)
+    return training_rate(config_path, size, channels, num_classes, batch, pretrained)
 
 
 def _small_set_batch(cfg, n_train: int) -> list[str]:

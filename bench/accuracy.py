@@ -196,7 +196,7 @@ def train_family(family: str, data_path: Path, seconds: float, seed: int, regime
     """The flowers regime trains the shipped config; the others what `make train-<family> DATA=<folder>` picks."""
     import mlflow
 
-    from app.dataset_choice import config_for, starts_pretrained
+    from app.dataset_choice import config_for, pretrained_source
     from models import build_model
     from pipelines.config import load_config
     from pipelines.training.workflow import run_training
@@ -205,7 +205,7 @@ def train_family(family: str, data_path: Path, seconds: float, seed: int, regime
         config, chosen = ROOT / FAMILIES[family], [f"data.path={data_path}"]
     else:
         # As the CLI does: with model.pretrained among the extras, the folder defaults fine-tune.
-        config, chosen = config_for(family, str(data_path), seconds / 60, starts_pretrained(extra))
+        config, chosen = config_for(family, str(data_path), seconds / 60, pretrained_source(extra))
 
     # A fresh run directory: a backup left by an interrupted benchmark would otherwise be
     # resumed, and the resumed run would have had more than its budget.

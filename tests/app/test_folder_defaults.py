@@ -14,12 +14,17 @@ from pipelines.config import load_config
 RATE_AT_64 = {"vgg": 150.0, "inception": 95.0}
 
 
-def _rates(speedup: float = 1.0):
+def _rates(speedup: float = 1.0, sources: list | None = None):
+    """`sources`: where the networks measured were fine-tuned from (None: from scratch); a pretrained
+    backbone running at the larger size it learned makes a step cost twice as much here."""
     from app.folder_defaults import EPOCH_OVERHEAD
 
-    def measured(config_path, size, channels, num_classes, batch):
+    def measured(config_path, size, channels, num_classes, batch, pretrained=None):
         family = "vgg" if "vgg" in str(config_path) else "inception"
-        return RATE_AT_64[family] * (64 / size) ** 2 * EPOCH_OVERHEAD * speedup, 0.0
+        if sources is not None:
+            sources.append(pretrained)
+        slower = 2.0 if pretrained else 1.0
+        return RATE_AT_64[family] * (64 / size) ** 2 * EPOCH_OVERHEAD * speedup / slower, 0.0
 
     return measured
 
@@ -131,6 +136,30 @@ def test_the_rate_is_measured_on_this_machine_with_the_family_network():
     assert tracing > 0.0
 
 
+@pytest.mark.slow
+def test_a_fine_tuned_run_is_timed_on_its_own_network(tmp_path, monkeypatch, caplog):
+    """The pretrained backbone, at the size it learned, under the new head: not the scratch network."""
+    import pipelines.training.fine_tune as fine_tune
+    from app.throughput import training_rate
+    from pipelines.config import CONFIG_DIR
+    from tests.pipelines.test_fine_tune import _project_model_file
+
+    source, _ = _project_model_file(tmp_path, shape=(48, 48, 3))
+    built = []
+    build = fine_tune.build_pretrained_network
+    monkeypatch.setattr(
+        fine_tune, "build_pretrained_network", lambda *a: built.append(build(*a)[0]) or (built[-1], None)
+    )
+    with caplog.at_level("INFO", logger="app.throughput"):
+        rate, _ = training_rate(CONFIG_DIR / "flowers_vgg.yaml", 32, 3, 2, 8, pretrained=str(source))
+    assert 1.0 < rate < 1e5
+    (network,) = built
+    assert network.input_shape == (None, 32, 32, 3)
+    assert network.get_layer("backbone").input_shape == (None, 48, 48, 3)  # the source's size, not the run's
+    assert network.output_shape == (None, 2)
+    assert f"vgg fine-tuned from {source} at 32 px" in caplog.text
+
+
 def test_progressive_resizing_buys_the_epochs_its_cheaper_epochs_save():
     from app.folder_defaults import _size_and_epochs
     from pipelines.config.train import ProgressiveResizeConfig
@@ -186,8 +215,9 @@ def test_a_small_folder_gets_smaller_batches_with_the_learning_rate_scaled(tmp_p
     assert _cfg("vgg", many, budget=1).train.batch_size == 64
 
 
-def test_a_pretrained_start_gets_the_fine_tuning_recipe(tmp_path):
-    """With model.pretrained the folder defaults trade resolution for epochs: 64 px, as many as fit."""
+def test_a_pretrained_start_gets_the_fine_tuning_recipe_at_its_own_rate(tmp_path, monkeypatch):
+    """With model.pretrained the folder defaults trade resolution for epochs: 64 px, as many as fit
+    at the rate of the fine-tuned network (measured with the source's backbone)."""
     import argparse
 
     from app.cli import resolve_config_args
@@ -195,12 +225,16 @@ def test_a_pretrained_start_gets_the_fine_tuning_recipe(tmp_path):
     photos = _photos(tmp_path / "p", {"a": 150, "b": 150}, side=140)
     scratch = _cfg("vgg", photos)
     assert scratch.data.image_size == (128, 128)
+    sources = []
+    monkeypatch.setattr("app.folder_defaults.measured_rate", _rates(sources=sources))
     args = argparse.Namespace(config=None, overrides=["model.pretrained=run123"], family="vgg", data=str(photos))
     config, overrides = resolve_config_args(args)
     cfg = load_config(config, overrides)
-    # 64 px: 600 s x 150 img/s / 353 per epoch = 254 epochs: four cycles of 60, not one schedule and 194 left.
+    assert sources == ["run123"]  # one size measured, on the network that fine-tuning trains
+    # 64 px at half the scratch rate: 600 s x 75 img/s / 353 per epoch = 127 epochs: two cycles of 60.
+    # (The scratch network's rate would have planned 254: four cycles the budget cannot hold.)
     assert cfg.data.image_size == (64, 64)
-    assert (cfg.train.epochs, cfg.train.snapshot_cycles) == (240, 4)
+    assert (cfg.train.epochs, cfg.train.snapshot_cycles) == (120, 2)
     assert cfg.model.pretrained == "run123"
 
 
