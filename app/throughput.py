@@ -23,6 +23,10 @@ def training_rate(
 
     `pretrained`: a model.pretrained source; the network measured is the one fine-tuning trains.
     """
+    from app import output
+
+    if not output.VERBOSE:  # the folder defaults run before the command imports TensorFlow (app/cli.py)
+        output.import_tensorflow_quietly()
     import keras
     import numpy as np
 

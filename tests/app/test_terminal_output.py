@@ -89,3 +89,26 @@ def test_early_stop_says_why_and_verbose_restores_the_rest(mlflow_store, tmp_pat
     # --verbose: the libraries' own messages and our INFO lines are back.
     assert "Successfully registered model 'digits-classifier'" in text
     assert "INFO pipelines.evaluation.report: evaluation report in" in text
+
+
+@pytest.mark.slow
+def test_a_photo_folder_run_measures_this_machine_quietly(tmp_path):
+    """The folder defaults time a few training steps before the command loads TensorFlow itself:
+    that first import is as quiet as the rest, and the measurement is one line."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("cats", "dogs"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
+                tmp_path / "photos" / name / f"{i}.png"
+            )
+    out = run_cli(app_command("show-config", "--family", "vgg", "--data", str(tmp_path / "photos")), timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = _lines(out.stderr)
+    noisy = [line for line in lines if any(re.search(pattern, line) for pattern in NOISE)]
+    assert noisy == [], noisy
+    assert len(lines) == 1, lines
+    assert re.fullmatch(r"folder defaults: vgg at 40 px trains \d+ images/s here \(3 timed steps\)", lines[0])
