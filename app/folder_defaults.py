@@ -37,10 +37,11 @@ MIN_STEPS_PER_EPOCH, SMALL_SET_BATCH = 20, 32
 def folder_overrides(family: str, root: Path, budget_minutes: float | None, pretrained: str | None = None) -> list[str]:
     """Overrides for `family` on the folder at `root`; [] when the folder holds no images.
 
-    `pretrained` (model.pretrained, the source): the fine-tuning recipe, the smallest input size and
-    as many epochs as fit, at the rate of the fine-tuned network itself (its backbone runs at the
-    size it learned, whatever the input size). A backbone brings its features; a few hundred photos need many passes
-    more than detail (transfer regime, bench/README.md: 64 px x 60 epochs 0.665, 128 px x 24 0.594, one run).
+    `pretrained` (model.pretrained, the source): the fine-tuning recipe, the smallest input size
+    and as many epochs as fit, at the rate of the fine-tuned network itself (its backbone runs at
+    the size it learned, whatever the input size). A backbone brings its features; a few hundred
+    photos need many passes more than detail (transfer regime, bench/README.md: 64 px x 60
+    epochs 0.665, 128 px x 24 0.594, one run).
     """
     counts, sizes = _profile(root)
     if not counts:
